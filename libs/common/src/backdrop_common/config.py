@@ -1,0 +1,70 @@
+"""Typed service configuration read from ``BACKDROP_*`` environment variables.
+
+Defaults live in code; the environment overrides them. A value that is required but
+missing, or a placeholder secret outside development, stops start-up with a message that
+names the variable (pydantic-settings raises ``ValidationError`` listing each field).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "dev-insecure-change-me", "changeme", "secret"})
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot be used (the message names the variable)."""
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every Backdrop service shares; services subclass it to add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKDROP_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "production"
+    secret_key: str = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+    database_url: str = "postgresql://127.0.0.1:5432/backdrop"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    auth_url: str = "http://127.0.0.1:8081"
+    upload_url: str = "http://127.0.0.1:8082"
+    jwt_issuer: str = "backdrop-auth"
+    jwt_audience: str = "backdrop"
+    access_token_ttl: int = 900
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_public_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str = "backdrop"
+    s3_secret_key: str = "backdrop-secret"  # noqa: S105 - dev default, refused in production
+    s3_bucket: str = "backdrop"
+    log_level: str = "INFO"
+    max_json_body: int = 1024 * 1024
+    db_pool_max: int = 10
+
+    @property
+    def is_development(self) -> bool:
+        """True in development and test mode, where placeholder secrets are tolerated."""
+        return self.env in ("development", "test")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> BaseServiceSettings:
+        # Why here: a service must never boot in production with a secret anyone can read
+        # in this repository.
+        if not self.is_development:
+            for field, value in (
+                ("BACKDROP_SECRET_KEY", self.secret_key),
+                ("BACKDROP_S3_SECRET_KEY", self.s3_secret_key),
+            ):
+                if value in PLACEHOLDER_SECRETS or value == "backdrop-secret":
+                    raise ValueError(
+                        f"{field} is unset or a placeholder; set a real secret "
+                        "(placeholders are only accepted with BACKDROP_ENV=development)"
+                    )
+        return self
+
+    @property
+    def presign_endpoint_url(self) -> str:
+        """The S3 endpoint written into presigned URLs (what clients can reach)."""
+        return self.s3_public_endpoint_url or self.s3_endpoint_url

@@ -1,0 +1,61 @@
+"""``/healthz`` (alive), ``/readyz`` (dependencies answer) and ``/metrics`` for a service."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Mapping
+
+from flask import Blueprint, Response, jsonify
+
+from backdrop_common.metrics import render_metrics
+
+Check = Callable[[], None]
+CHECK_TIMEOUT = 2.0
+
+
+def run_checks(checks: Mapping[str, Check], timeout: float = CHECK_TIMEOUT) -> dict[str, str]:
+    """Run each check concurrently; a check that raises or overruns ``timeout`` fails."""
+    results: dict[str, str] = {}
+    if not checks:
+        return results
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(checks))
+    try:
+        futures = {name: pool.submit(fn) for name, fn in checks.items()}
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout)
+                results[name] = "ok"
+            except concurrent.futures.TimeoutError:
+                results[name] = "timeout"
+            except Exception as exc:
+                # The exception class is enough to act on; its text may name hosts.
+                results[name] = f"error: {type(exc).__name__}"
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
+def health_blueprint(checks: Mapping[str, Check]) -> Blueprint:
+    """A blueprint serving the three health endpoints with ``checks`` behind ``/readyz``."""
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz() -> Response:
+        """Liveness: the process answers."""
+        return jsonify(status="ok")
+
+    @bp.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        """Readiness: every dependency answered within its timeout."""
+        results = run_checks(checks)
+        ready = all(v == "ok" for v in results.values())
+        body = jsonify(status="ready" if ready else "unavailable", checks=results)
+        return body, 200 if ready else 503
+
+    @bp.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus text exposition."""
+        payload, content_type = render_metrics()
+        return Response(payload, content_type=content_type)
+
+    return bp

@@ -1,0 +1,147 @@
+"""Verifying Backdrop access tokens: EdDSA only, issuer/audience/expiry checked, revocation
+looked up in Redis, public keys read from the auth service's JWKS (cached, refetched when a
+token names a ``kid`` not seen yet)."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import jwt
+import redis
+from flask import current_app, g, request
+
+from backdrop_common.errors import Forbidden, Unauthorized, Unavailable
+
+ALGORITHM = "EdDSA"
+REVOKED_JTI = "auth:revoked:jti:{}"
+REVOKED_SID = "auth:revoked:sid:{}"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified claims of an access token."""
+
+    user_id: uuid.UUID
+    roles: tuple[str, ...]
+    jti: str
+    sid: str
+    token: str
+
+    @property
+    def is_admin(self) -> bool:
+        """True when the caller has the ``admin`` role."""
+        return "admin" in self.roles
+
+
+class KeyResolver(Protocol):
+    """Finds the public key for a ``kid``."""
+
+    def __call__(self, kid: str) -> Any: ...
+
+
+class JWKSKeyResolver:
+    """Reads public keys from a JWKS URL through PyJWT's caching client."""
+
+    def __init__(self, jwks_url: str, timeout: float = 3.0) -> None:
+        self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=timeout)
+
+    def __call__(self, kid: str) -> Any:
+        """The key for ``kid``; an unknown kid makes the client refetch the set once."""
+        try:
+            return self._client.get_signing_key(kid).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise Unavailable("The auth service is not reachable.") from exc
+        except jwt.PyJWKClientError as exc:
+            raise Unauthorized("The token was signed with an unknown key.") from exc
+
+
+class TokenVerifier:
+    """Checks access tokens against a key resolver, the expected claims and revocations."""
+
+    def __init__(
+        self, keys: KeyResolver, issuer: str, audience: str, redis_client: redis.Redis
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.redis = redis_client
+
+    def verify(self, token: str) -> Principal:
+        """Return the token's principal or raise ``Unauthorized``."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The token is malformed.") from exc
+        # Pin the algorithm before touching any key: this is what defeats alg:none and
+        # HS256-signed-with-the-public-key tokens.
+        if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
+            raise Unauthorized("The token is not signed the way Backdrop signs tokens.")
+        key = self.keys(header["kid"])
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti", "sid"]},
+            )
+            user_id = uuid.UUID(str(claims["sub"]))
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired.") from exc
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthorized("The token is not valid.") from exc
+        jti, sid = str(claims["jti"]), str(claims["sid"])
+        try:
+            revoked = self.redis.exists(REVOKED_JTI.format(jti), REVOKED_SID.format(sid))
+        except redis.RedisError as exc:
+            raise Unavailable("Token revocation cannot be checked right now.") from exc
+        if revoked:
+            raise Unauthorized("The token has been revoked.")
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list):
+            raise Unauthorized("The token is not valid.")
+        return Principal(user_id, tuple(str(r) for r in roles), jti, sid, token)
+
+
+def bearer_token() -> str:
+    """The bearer token of the current request, or ``Unauthorized``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer token is required.")
+    return token.strip()
+
+
+def require_auth(
+    roles: tuple[str, ...] = (),
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """View decorator: verify the bearer token (``app.extensions['token_verifier']``) and
+    put the caller on ``g.principal``; ``roles`` lists roles of which one is required."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            verifier: TokenVerifier = current_app.extensions["token_verifier"]
+            principal = verifier.verify(bearer_token())
+            if roles and not set(roles) & set(principal.roles):
+                raise Forbidden("Your role does not allow this.")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def current_principal() -> Principal:
+    """The principal ``require_auth`` stored for this request."""
+    principal: Principal = g.principal
+    return principal

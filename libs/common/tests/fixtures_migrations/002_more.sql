@@ -1,0 +1,1 @@
+ALTER TABLE demo.things ADD COLUMN size integer NOT NULL DEFAULT 0;

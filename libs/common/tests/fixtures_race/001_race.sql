@@ -1,0 +1,1 @@
+CREATE TABLE race.only_once (id integer PRIMARY KEY);

@@ -1,0 +1,113 @@
+"""Reaching (or starting) the real servers tests talk to: PostgreSQL, Redis, an S3 server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+import redis
+import requests
+from psycopg2 import sql
+
+PG_ADMIN_DSN = os.environ.get("BACKDROP_TEST_PG_ADMIN", "postgresql://127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("BACKDROP_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dsn_for(dbname: str) -> str:
+    """The admin DSN with its database swapped for ``dbname``."""
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+def postgres_reachable() -> bool:
+    """True when the admin DSN answers."""
+    try:
+        psycopg2.connect(PG_ADMIN_DSN, connect_timeout=2).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def recreate_database(dbname: str) -> str:
+    """Drop and create ``dbname``; return its DSN."""
+    conn = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+            )
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    finally:
+        conn.close()
+    return dsn_for(dbname)
+
+
+def drop_database(dbname: str) -> None:
+    """Drop ``dbname`` (terminating its connections)."""
+    conn = psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+            )
+    finally:
+        conn.close()
+
+
+def redis_reachable() -> bool:
+    """True when Redis answers PING."""
+    try:
+        return bool(redis.Redis.from_url(REDIS_BASE, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+class S3Server:
+    """A moto S3 server in a child process on a free loopback port."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log_dir / f"moto-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        moto = Path(sys.executable).with_name("moto_server")
+        self.proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float = 20.0) -> None:
+        """Block until the server answers HTTP."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self.proc.returncode}")
+            try:
+                requests.get(self.url, timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("moto_server did not start")
+
+    def stop(self) -> None:
+        """Terminate the server."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
