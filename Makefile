@@ -1,0 +1,61 @@
+# Backdrop: the two commands that matter are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := .venv/bin/python
+PYTEST := ../../.venv/bin/pytest
+SUITES := libs/common services/auth services/upload services/gateway services/worker
+
+.PHONY: help install infra up down status run demo test test-unit test-e2e test-containers \
+        lint fmt typecheck bench all
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+install: ## Create .venv with every workspace member (needs only python3 and pip)
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet uv
+	@$$(command -v uv || echo "$(UV)") sync --all-packages --locked --quiet
+
+infra: install ## Make sure PostgreSQL, Redis and the S3 stand-in are running
+	@scripts/infra.sh 9000
+
+up: install ## Start the whole stack in the background (dev profile, ports 8080-8082)
+	@$(PY) scripts/stack.py up --profile dev
+
+down: ## Stop the stack
+	@[ -x $(PY) ] && $(PY) scripts/stack.py down --profile dev || true
+
+status: ## Show the stack's processes
+	@$(PY) scripts/stack.py status --profile dev
+
+run: up ## Bring the system up and run the main job (sign in, submit files, watch, results)
+	@.venv/bin/backdrop --url http://127.0.0.1:8080 demo
+
+test: install ## Run every test suite (libs, services, e2e) against real PostgreSQL/Redis/S3
+	@scripts/infra.sh 9000
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-e2e
+
+test-unit: ## Run each library's and service's own tests
+	@set -e; for s in $(SUITES); do \
+	  echo "=== $$s"; (cd $$s && $(PYTEST) tests -q -p no:cacheprovider $(PYTEST_ARGS)); \
+	done
+
+test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e against it
+	@$(PY) scripts/stack.py up --profile e2e --fresh
+	@cd tests-e2e && BACKDROP_URL=http://127.0.0.1:18080 ../.venv/bin/pytest tests -q \
+	  -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	  cd .. && $(PY) scripts/stack.py down --profile e2e; exit $$rc
+
+lint: install ## ruff check and format check
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+fmt: install ## Format the code
+	@.venv/bin/ruff format .
+	@.venv/bin/ruff check --fix .
+
+typecheck: install ## mypy (strict on libs)
+	@.venv/bin/mypy libs/common/src libs/testing/src services/*/src
+
+all: lint typecheck test ## Everything CI runs

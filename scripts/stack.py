@@ -1,0 +1,268 @@
+"""Start, stop and inspect a local Backdrop stack (every service, on loopback).
+
+    python scripts/stack.py up   [--profile dev|e2e] [--fresh]
+    python scripts/stack.py down [--profile dev|e2e]
+    python scripts/stack.py status [--profile dev|e2e]
+
+Processes run under supervisord (PIDs, sockets and logs in ``.run/<profile>/``). ``up`` makes
+sure PostgreSQL, Redis and the S3 stand-in answer (``scripts/infra.sh``), starts the services
+that exist in this checkout, and waits for each ``/readyz``. Both commands are idempotent.
+The ``e2e`` profile uses other ports, database and Redis DB, so tests never touch a dev stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Ports and names of one stack."""
+
+    name: str
+    gateway: int
+    auth: int
+    upload: int
+    s3: int
+    worker_base: int
+    sweeper: int
+    database: str
+    redis_db: int
+    workers: int
+
+
+PROFILES = {
+    "dev": Profile("dev", 8080, 8081, 8082, 9000, 9100, 9099, "backdrop", 0, 2),
+    "e2e": Profile("e2e", 18080, 18081, 18082, 19000, 19100, 19099, "backdrop_e2e", 6, 3),
+}
+
+
+def _env(p: Profile) -> dict[str, str]:
+    base = {
+        "BACKDROP_ENV": "development",
+        "BACKDROP_DATABASE_URL": f"postgresql://127.0.0.1:5432/{p.database}",
+        "BACKDROP_REDIS_URL": f"redis://127.0.0.1:6379/{p.redis_db}",
+        "BACKDROP_AUTH_URL": f"http://127.0.0.1:{p.auth}",
+        "BACKDROP_UPLOAD_URL": f"http://127.0.0.1:{p.upload}",
+        "BACKDROP_PUBLIC_URL": f"http://127.0.0.1:{p.gateway}",
+        "BACKDROP_S3_ENDPOINT_URL": f"http://127.0.0.1:{p.s3}",
+        "BACKDROP_S3_BUCKET": "backdrop",
+        "BACKDROP_PROXY_HOPS": "1",
+        "GUNICORN_WORKERS": "2",
+    }
+    # Let a caller tune anything (e.g. BACKDROP_WORKER_CONCURRENCY) from the environment.
+    base.update(
+        {k: v for k, v in os.environ.items() if k.startswith("BACKDROP_") and k not in base}
+    )
+    return base
+
+
+def _programs(p: Profile) -> dict[str, dict[str, str]]:
+    gunicorn = f"{VENV_BIN}/gunicorn -c python:backdrop_common.gunicorn_conf"
+    programs: dict[str, dict[str, str]] = {}
+    for name, module, port in (
+        ("auth", "auth_service", p.auth),
+        ("upload", "upload_service", p.upload),
+        ("gateway", "gateway", p.gateway),
+    ):
+        if importlib.util.find_spec(f"{module}.app") is not None:
+            programs[name] = {
+                "command": f"{gunicorn} '{module}.app:create_app()'",
+                "environment": f'GUNICORN_BIND="127.0.0.1:{port}"',
+                "health": f"http://127.0.0.1:{port}",
+            }
+    if (VENV_BIN / "backdrop-sweeper").exists():
+        programs["sweeper"] = {
+            "command": f"{VENV_BIN}/backdrop-sweeper",
+            "environment": f'BACKDROP_SWEEPER_HEALTH_PORT="{p.sweeper}"',
+            "health": f"http://127.0.0.1:{p.sweeper}",
+        }
+    if (VENV_BIN / "backdrop-worker").exists():
+        prefix = str(p.worker_base)[:-2]
+        programs["worker"] = {
+            "command": f"{VENV_BIN}/backdrop-worker",
+            "environment": f'BACKDROP_WORKER_HEALTH_PORT="{prefix}%(process_num)02d",'
+            'BACKDROP_WORKER_ID="%(host_node_name)s-worker-%(process_num)d"',
+            "numprocs": str(p.workers),
+            "health": ",".join(f"http://127.0.0.1:{p.worker_base + i}" for i in range(p.workers)),
+        }
+    return programs
+
+
+def _run_dir(p: Profile) -> Path:
+    return ROOT / ".run" / p.name
+
+
+def _write_config(p: Profile) -> Path:
+    run = _run_dir(p)
+    (run / "logs").mkdir(parents=True, exist_ok=True)
+    env = ",".join(f'{k}="{v}"' for k, v in sorted(_env(p).items()))
+    lines = [
+        "[unix_http_server]",
+        f"file={run}/supervisor.sock",
+        "[supervisord]",
+        f"logfile={run}/logs/supervisord.log",
+        f"pidfile={run}/supervisord.pid",
+        f"directory={ROOT}",
+        f"environment={env}",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "[supervisorctl]",
+        f"serverurl=unix://{run}/supervisor.sock",
+    ]
+    for name, prog in _programs(p).items():
+        numprocs = prog.get("numprocs", "1")
+        lines += [
+            f"[program:{name}]",
+            f"command={prog['command']}",
+            f"environment={prog['environment']}",
+            f"numprocs={numprocs}",
+            "process_name=%(program_name)s-%(process_num)d" if numprocs != "1" else "",
+            f"stdout_logfile={run}/logs/%(program_name)s-%(process_num)d.log",
+            "redirect_stderr=true",
+            "stopsignal=TERM",
+            "stopwaitsecs=30",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "autorestart=true",
+            "startsecs=1",
+        ]
+    path = run / "supervisord.conf"
+    path.write_text("\n".join(line for line in lines if line) + "\n")
+    return path
+
+
+def _supervisord_running(p: Profile) -> bool:
+    pidfile = _run_dir(p) / "supervisord.pid"
+    if not pidfile.exists():
+        return False
+    try:
+        os.kill(int(pidfile.read_text().strip()), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _ensure_database(p: Profile, fresh: bool) -> None:
+    if fresh:
+        _psql(f"DROP DATABASE IF EXISTS {p.database} WITH (FORCE)")
+        subprocess.run(
+            ["redis-cli", "-n", str(p.redis_db), "FLUSHDB"], check=True, stdout=subprocess.DEVNULL
+        )
+    exists = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-d",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname = '{p.database}'",  # noqa: S608 - fixed names
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not exists:
+        _psql(f"CREATE DATABASE {p.database}")
+
+
+def _wait_ready(p: Profile, timeout: float = 90.0) -> None:
+    urls = [u for prog in _programs(p).values() for u in prog["health"].split(",")]
+    deadline = time.monotonic() + timeout
+    pending = list(urls)
+    while pending and time.monotonic() < deadline:
+        for url in list(pending):
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=3) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        pending.remove(url)
+            except (urllib.error.URLError, OSError):
+                pass
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        logs = _run_dir(p) / "logs"
+        raise SystemExit(f"stack: not ready after {timeout:.0f}s: {pending}; see logs in {logs}")
+
+
+def up(p: Profile, fresh: bool) -> None:
+    """Start the stack (no-op for parts already running) and wait until it is ready."""
+    subprocess.run([str(ROOT / "scripts" / "infra.sh"), str(p.s3)], check=True)
+    if fresh and _supervisord_running(p):
+        down(p)
+    _ensure_database(p, fresh)
+    conf = _write_config(p)
+    if not _supervisord_running(p):
+        subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(conf)], check=True)
+    _wait_ready(p)
+    for name, prog in _programs(p).items():
+        print(f"stack[{p.name}]: {name:8} ready at {prog['health']}")
+
+
+def down(p: Profile) -> None:
+    """Stop every process of the stack (the infrastructure servers stay up)."""
+    if not _supervisord_running(p):
+        print(f"stack[{p.name}]: not running")
+        return
+    conf = _run_dir(p) / "supervisord.conf"
+    subprocess.run(
+        [str(VENV_BIN / "supervisorctl"), "-c", str(conf), "shutdown"],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(150):
+        if not _supervisord_running(p):
+            print(f"stack[{p.name}]: stopped")
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"stack[{p.name}]: supervisord did not stop")
+
+
+def status(p: Profile) -> None:
+    """Print each process and its state."""
+    if not _supervisord_running(p):
+        print(f"stack[{p.name}]: not running")
+        return
+    conf = _run_dir(p) / "supervisord.conf"
+    subprocess.run([str(VENV_BIN / "supervisorctl"), "-c", str(conf), "status"], check=False)
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    parser.add_argument("--fresh", action="store_true", help="empty database and Redis DB first")
+    args = parser.parse_args()
+    profile = PROFILES[args.profile]
+    if args.command == "up":
+        up(profile, args.fresh)
+    elif args.command == "down":
+        down(profile)
+    else:
+        status(profile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
