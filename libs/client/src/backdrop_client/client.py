@@ -203,7 +203,8 @@ class Client:
             "GET", f"/v1/tasks/{task_id}/events", headers=headers, stream=True, timeout=(5, 60)
         )
         try:
-            for event in sseclient.SSEClient(resp).events():
+            # chunk_size=None hands over bytes as they arrive, so events are not delayed.
+            for event in sseclient.SSEClient(resp.iter_content(chunk_size=None)).events():
                 if event.data:
                     yield event.event, json.loads(event.data)
         finally:

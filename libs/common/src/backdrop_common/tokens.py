@@ -49,8 +49,16 @@ class KeyResolver(Protocol):
 class JWKSKeyResolver:
     """Reads public keys from a JWKS URL through PyJWT's caching client."""
 
-    def __init__(self, jwks_url: str, timeout: float = 3.0) -> None:
-        self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=timeout)
+    def __init__(self, jwks_url: str, timeout: float = 3.0, refetch_cooldown: float = 2.0) -> None:
+        # The cooldown bounds how often tokens with made-up kids can make us refetch, while
+        # a freshly rotated key is still picked up within a couple of seconds.
+        self._client = jwt.PyJWKClient(
+            jwks_url,
+            cache_keys=False,
+            lifespan=300,
+            timeout=timeout,
+            cooldown_duration=refetch_cooldown,
+        )
 
     def __call__(self, kid: str) -> Any:
         """The key for ``kid``; an unknown kid makes the client refetch the set once."""

@@ -1,0 +1,130 @@
+"""Token verification: pinned algorithm, claims checked, revocation honoured, JWKS refetched."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+import redis
+from backdrop_common.errors import Unauthorized
+from backdrop_common.tokens import (
+    REVOKED_JTI,
+    REVOKED_SID,
+    JWKSKeyResolver,
+    TokenVerifier,
+)
+from backdrop_testing.tokens import TokenMinter
+from cryptography.hazmat.primitives import serialization
+
+
+@pytest.fixture
+def verifier(token_minter: TokenMinter, redis_client: redis.Redis) -> TokenVerifier:
+    resolver = JWKSKeyResolver(token_minter.jwks_url)  # type: ignore[attr-defined]
+    return TokenVerifier(resolver, "backdrop-auth", "backdrop", redis_client)
+
+
+def test_valid_token_gives_principal(token_minter: TokenMinter, verifier: TokenVerifier) -> None:
+    user = uuid.uuid4()
+    principal = verifier.verify(token_minter.mint(user, roles=("user", "admin")))
+    assert principal.user_id == user
+    assert principal.is_admin
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_alg_none_rejected(token_minter: TokenMinter, verifier: TokenVerifier) -> None:
+    payload = jwt.decode(token_minter.mint(), options={"verify_signature": False})
+    header = _b64(json.dumps({"alg": "none", "kid": token_minter.kid}).encode())
+    forged = f"{header}.{_b64(json.dumps(payload).encode())}."
+    with pytest.raises(Unauthorized):
+        verifier.verify(forged)
+
+
+def test_hs256_with_public_key_rejected(token_minter: TokenMinter, verifier: TokenVerifier) -> None:
+    public_pem = token_minter.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    payload = jwt.decode(token_minter.mint(), options={"verify_signature": False})
+    header = _b64(json.dumps({"alg": "HS256", "kid": token_minter.kid, "typ": "JWT"}).encode())
+    body = _b64(json.dumps(payload).encode())
+    import hashlib
+    import hmac
+
+    sig = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    with pytest.raises(Unauthorized):
+        verifier.verify(f"{header}.{body}.{_b64(sig)}")
+
+
+def test_tampered_payload_rejected(token_minter: TokenMinter, verifier: TokenVerifier) -> None:
+    header, _, sig = token_minter.mint(roles=("user",)).split(".")
+    payload = jwt.decode(token_minter.mint(), options={"verify_signature": False})
+    payload["roles"] = ["admin"]
+    with pytest.raises(Unauthorized):
+        verifier.verify(f"{header}.{_b64(json.dumps(payload).encode())}.{sig}")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": int(time.time()) - 5},
+        {"aud": "someone-else"},
+        {"iss": "evil-issuer"},
+        {"jti": None},
+        {"sid": None},
+        {"sub": "not-a-uuid"},
+    ],
+    ids=["expired", "aud", "iss", "no-jti", "no-sid", "bad-sub"],
+)
+def test_bad_claims_rejected(
+    token_minter: TokenMinter, verifier: TokenVerifier, overrides: dict[str, object]
+) -> None:
+    with pytest.raises(Unauthorized):
+        verifier.verify(token_minter.mint(**overrides))
+
+
+def test_unknown_kid_rejected_after_refetch(verifier: TokenVerifier) -> None:
+    stranger = TokenMinter(kid="unknown-kid")
+    with pytest.raises(Unauthorized):
+        verifier.verify(stranger.mint())
+
+
+def test_new_kid_found_by_refetching_jwks(
+    token_minter: TokenMinter, redis_client: redis.Redis
+) -> None:
+    resolver = JWKSKeyResolver(token_minter.jwks_url, refetch_cooldown=0)  # type: ignore[attr-defined]
+    verifier = TokenVerifier(resolver, "backdrop-auth", "backdrop", redis_client)
+    verifier.verify(token_minter.mint())  # warm the cache with the first key
+    second = TokenMinter(kid="rotated-key-2")
+    token_minter.jwks["keys"].append(second.jwks["keys"][0])
+    try:
+        assert verifier.verify(second.mint()).roles == ("user",)
+    finally:
+        token_minter.jwks["keys"].pop()
+
+
+def test_revoked_jti_and_sid_rejected(
+    token_minter: TokenMinter, verifier: TokenVerifier, redis_client: redis.Redis
+) -> None:
+    token = token_minter.mint()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    redis_client.set(REVOKED_JTI.format(claims["jti"]), 1, ex=60)
+    with pytest.raises(Unauthorized):
+        verifier.verify(token)
+    other = token_minter.mint()
+    redis_client.set(
+        REVOKED_SID.format(jwt.decode(other, options={"verify_signature": False})["sid"]), 1
+    )
+    with pytest.raises(Unauthorized):
+        verifier.verify(other)
+
+
+def test_garbage_rejected(verifier: TokenVerifier) -> None:
+    for junk in ["", "abc", "a.b.c", "💥.💥.💥", "x" * 10000]:
+        with pytest.raises(Unauthorized):
+            verifier.verify(junk)
