@@ -1,0 +1,19 @@
+"""The gateway's health endpoints answer as API.md says."""
+
+from __future__ import annotations
+
+import requests
+
+
+def test_health_ready_metrics(base_url: str) -> None:
+    assert requests.get(f"{base_url}/healthz", timeout=5).json() == {"status": "ok"}
+    ready = requests.get(f"{base_url}/readyz", timeout=10).json()
+    assert ready["status"] == "ready" and all(v == "ok" for v in ready["checks"].values())
+    metrics = requests.get(f"{base_url}/metrics", timeout=5)
+    assert metrics.status_code == 200 and "backdrop_http_requests_total" in metrics.text
+
+
+def test_unknown_route_is_problem_json(base_url: str) -> None:
+    resp = requests.get(f"{base_url}/v1/nothing-here", timeout=5)
+    assert resp.status_code == 404
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
