@@ -1,0 +1,1 @@
+"""Backdrop auth service: users, sessions, refresh tokens, signing keys and the JWKS."""

@@ -1,0 +1,58 @@
+"""Reading request bodies strictly: JSON objects only, UTF-8 only, then a schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from flask import request
+from marshmallow import Schema, ValidationError
+
+from backdrop_common.errors import PayloadTooLarge, ValidationFailed
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; 400 if it is not one, 413 if over the cap."""
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    # A chunked body is cut at the limit by werkzeug, not refused: refuse it here.
+    if limit is not None and request.content_length is None and len(raw) >= limit:
+        raise PayloadTooLarge("The request body is too large.")
+    if allow_empty and not raw.strip():
+        return {}
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ValidationFailed(
+            "Send a JSON body with Content-Type: application/json.",
+            errors={"body": ["Expected application/json."]},
+        )
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(
+            "The body is not valid UTF-8.", errors={"body": ["Invalid UTF-8."]}
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed(
+            "The body is not valid JSON.", errors={"body": ["Malformed JSON."]}
+        ) from exc
+    if not isinstance(doc, dict):
+        raise ValidationFailed(
+            "The body must be a JSON object.", errors={"body": ["Expected a JSON object."]}
+        )
+    return doc
+
+
+def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` validated by ``schema``; field errors become a 400 ``validation_error``."""
+    try:
+        result: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages
+        errors = messages if isinstance(messages, dict) else {"_schema": messages}
+        raise ValidationFailed(errors=errors) from exc
+    return result

@@ -1,0 +1,47 @@
+"""The auth service's Flask app: ``gunicorn ... 'auth_service.app:create_app()'``."""
+
+from __future__ import annotations
+
+from backdrop_common.app import create_service_app
+from backdrop_common.health import health_blueprint
+from backdrop_common.tokens import TokenVerifier
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from auth_service.blueprints import jwks, sessions, users
+from auth_service.context import Startup, build_context
+from auth_service.keys import LocalKeyResolver
+from auth_service.settings import AuthSettings
+
+
+def create_app(settings: AuthSettings | None = None) -> Flask:
+    """Build the auth app for ``settings`` (default: read from ``BACKDROP_*``)."""
+    settings = settings or AuthSettings()
+    app = create_service_app("auth", settings)
+    if settings.proxy_hops > 0:
+        # Only behind a known number of proxies may X-Forwarded-For be believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
+    ctx = build_context(settings)
+    app.extensions["auth"] = ctx
+    app.extensions["token_verifier"] = TokenVerifier(
+        LocalKeyResolver(ctx.keys), settings.jwt_issuer, settings.jwt_audience, ctx.redis
+    )
+    startup = Startup(ctx)
+    startup.try_now()
+
+    @app.before_request
+    def _started() -> None:
+        if request.blueprint != "health":
+            startup.ensure()
+
+    def postgres() -> None:
+        startup.ensure()
+        ctx.db.ping()
+
+    def redis() -> None:
+        ctx.redis.ping()
+
+    app.register_blueprint(health_blueprint({"postgres": postgres, "redis": redis}))
+    for module in (users, sessions, jwks):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP resources of the auth service, one blueprint module each."""

@@ -1,0 +1,17 @@
+"""The public signing keys: ``GET /.well-known/jwks.json``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from auth_service.context import auth_context
+
+bp = Blueprint("jwks", __name__)
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    """Every key whose tokens may still be valid (the active one first)."""
+    resp = jsonify(keys=auth_context().keys.jwks())
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    return resp

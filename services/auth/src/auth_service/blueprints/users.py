@@ -1,0 +1,46 @@
+"""Accounts: ``POST /v1/auth/register`` and ``GET /v1/auth/me``."""
+
+from __future__ import annotations
+
+import logging
+
+from backdrop_common.body import json_body, load
+from backdrop_common.errors import Unauthorized
+from backdrop_common.tokens import current_principal, require_auth
+from flask import Blueprint, Response, jsonify
+
+from auth_service import sessions, users
+from auth_service.context import auth_context
+from auth_service.schemas import RegisterSchema
+
+bp = Blueprint("users", __name__, url_prefix="/v1/auth")
+log = logging.getLogger("auth.users")
+
+
+@bp.post("/register")
+def register() -> tuple[Response, int]:
+    """Create an account with role ``user`` and return it (409 if email/username taken)."""
+    data = load(RegisterSchema(), json_body())
+    ctx = auth_context()
+    row = users.create_user(
+        ctx.db,
+        email=data["email"],
+        username=data["username"],
+        name=data["name"],
+        password_hash=ctx.passwords.hash(data["password"]),
+    )
+    log.info("user registered", extra={"user_id": str(row["id"])})
+    return jsonify(users.user_json(row)), 201
+
+
+@bp.get("/me")
+@require_auth()
+def me() -> Response:
+    """The calling user."""
+    principal = current_principal()
+    ctx = auth_context()
+    # Redis revocation marks already cover this; the DB check also survives a Redis flush.
+    row = users.get_user(ctx.db, principal.user_id)
+    if row is None or not sessions.is_active(ctx.db, principal.sid):
+        raise Unauthorized("The token's session is no longer valid.")
+    return jsonify(users.user_json(row))

@@ -1,0 +1,1 @@
+"""SQL migrations of the ``auth`` schema, applied by ``backdrop_common.migrations.migrate``."""
