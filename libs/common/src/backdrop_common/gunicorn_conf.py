@@ -9,8 +9,6 @@ import os
 import tempfile
 from typing import Any
 
-from prometheus_client import multiprocess
-
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # gevent: SSE streams and forwarded uploads hold a connection open for minutes; a green
@@ -27,6 +25,8 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")
 limit_request_line = 8190
 limit_request_fields = 100
 
+# Must be set before prometheus_client is first imported: it picks its value storage
+# (in-process or shared files) at import time, and the workers inherit that choice.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backdrop-metrics-")
 
@@ -41,4 +41,6 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live gauges from the shared metrics directory."""
+    from prometheus_client import multiprocess
+
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
