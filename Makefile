@@ -47,6 +47,9 @@ test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e a
 	  -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	  cd .. && $(PY) scripts/stack.py down --profile e2e; exit $$rc
 
+bench: install ## Benchmarks: figures and ratios against baselines measured in the same run
+	@$(PY) scripts/bench/run.py $(BENCH_ARGS)
+
 lint: install ## ruff check and format check
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
