@@ -19,12 +19,19 @@ psycopg2.extras.register_uuid()
 class Database:
     """A lazily created connection pool for one DSN."""
 
-    def __init__(self, dsn: str, maxconn: int = 10, connect_timeout: int = 3) -> None:
+    def __init__(
+        self, dsn: str, maxconn: int = 10, connect_timeout: int = 3, acquire_timeout: float = 10.0
+    ) -> None:
         self.dsn = dsn
         self.maxconn = maxconn
         self.connect_timeout = connect_timeout
+        self.acquire_timeout = acquire_timeout
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
         self._lock = threading.Lock()
+        # psycopg2's pool raises PoolError at once when every connection is lent out; under
+        # gevent (or 20 racing requests) bursts exceed the pool, so borrowers wait for a slot
+        # (up to acquire_timeout) instead of failing with 503. (Added by the gateway.)
+        self._slots = threading.BoundedSemaphore(maxconn)
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         if self._pool is None:
@@ -41,7 +48,17 @@ class Database:
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
-        """Borrow a connection; a broken one is discarded instead of returned to the pool."""
+        """Borrow a connection (waiting for a free one); a broken one is discarded."""
+        if not self._slots.acquire(timeout=self.acquire_timeout):
+            raise Unavailable("The database is busy; try again shortly.")
+        try:
+            with self._borrow() as conn:
+                yield conn
+        finally:
+            self._slots.release()
+
+    @contextlib.contextmanager
+    def _borrow(self) -> Iterator[Any]:
         try:
             pool = self._get_pool()
             conn = pool.getconn()

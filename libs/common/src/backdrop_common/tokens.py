@@ -66,6 +66,10 @@ class JWKSKeyResolver:
             return self._client.get_signing_key(kid).key
         except jwt.PyJWKClientConnectionError as exc:
             raise Unavailable("The auth service is not reachable.") from exc
+        except jwt.PyJWKSetError as exc:
+            # An empty or unreadable key set is the auth side's fault, not the caller's:
+            # 503 instead of an unhandled 500. (Added by the gateway.)
+            raise Unavailable("The auth service's signing keys cannot be read.") from exc
         except jwt.PyJWKClientError as exc:
             raise Unauthorized("The token was signed with an unknown key.") from exc
 

@@ -99,7 +99,7 @@ class S3Server:
             try:
                 requests.get(self.url, timeout=1)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError("moto_server did not start")
 

@@ -1,0 +1,159 @@
+"""Per-task event log (``backdrop:events:<task_id>``), live notifications, progress cache.
+
+The stream is the replayable log the gateway's SSE reads (entry ids are the SSE ids); the
+PUBLISH is a cheap "something happened" for listeners that prefer pub/sub.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+
+EVENTS_PREFIX = "backdrop:events:"
+PROGRESS_PREFIX = "backdrop:progress:"
+EVENTS_MAXLEN = 1000
+TERMINAL_TTL_S = 24 * 3600
+# A log of a task that never finishes must not live forever either.
+OPEN_TTL_S = 7 * 24 * 3600
+PROGRESS_TTL_S = 3600
+_TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+
+Event = tuple[str, str, dict[str, Any]]
+
+
+def events_key(task_id: object) -> str:
+    """The event stream key of a task."""
+    return f"{EVENTS_PREFIX}{task_id}"
+
+
+def progress_key(task_id: object) -> str:
+    """The progress cache hash key of a task (also the pub/sub channel name)."""
+    return f"{PROGRESS_PREFIX}{task_id}"
+
+
+def append_event(
+    client: redis.Redis, task_id: object, kind: str, task_doc: Mapping[str, Any]
+) -> str:
+    """XADD a ``status``/``progress`` event (``data`` = Task JSON) and PUBLISH it.
+
+    The log is capped near 1000 entries; once the task is terminal it expires in 24 h.
+    Returns the entry id.
+    """
+    data = json.dumps(task_doc, separators=(",", ":"), default=str)
+    key = events_key(task_id)
+    terminal = task_doc.get("status") in _TERMINAL
+    pipe = client.pipeline(transaction=True)
+    pipe.xadd(key, {"event": kind, "data": data}, maxlen=EVENTS_MAXLEN, approximate=True)
+    pipe.expire(key, TERMINAL_TTL_S if terminal else OPEN_TTL_S)
+    entry_id = str(pipe.execute()[0])
+    message = json.dumps({"id": entry_id, "event": kind, "task_id": str(task_id)})
+    client.publish(progress_key(task_id), message)
+    return entry_id
+
+
+def set_progress(
+    client: redis.Redis, task_id: object, fraction: float, stage: str | None, message: str | None
+) -> None:
+    """Cache the latest progress (hash, TTL 1 h) for ``GET /v1/tasks/{id}`` to overlay."""
+    key = progress_key(task_id)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(
+        key,
+        mapping={
+            "fraction": repr(min(1.0, max(0.0, float(fraction)))),
+            "stage": stage or "",
+            "message": message or "",
+            "updated_at": now,
+        },
+    )
+    pipe.expire(key, PROGRESS_TTL_S)
+    pipe.execute()
+
+
+def get_progress(client: redis.Redis, task_id: object) -> dict[str, Any] | None:
+    """The cached progress ``{fraction, stage, message, updated_at}`` or None."""
+    raw = client.hgetall(progress_key(task_id))
+    if not raw:
+        return None
+    doc = {_text(k): _text(v) for k, v in raw.items()}
+    try:
+        fraction = float(doc.get("fraction", 0.0))
+    except ValueError:
+        fraction = 0.0
+    return {
+        "fraction": fraction,
+        "stage": doc.get("stage") or None,
+        "message": doc.get("message") or None,
+        "updated_at": doc.get("updated_at") or None,
+    }
+
+
+def read_events(
+    client: redis.Redis, task_id: object, after_id: str | None, block_ms: int, count: int = 100
+) -> list[Event]:
+    """Events after ``after_id`` as ``[(id, kind, task_doc)]``, waiting up to ``block_ms``.
+
+    ``after_id`` None or malformed (a client's Last-Event-ID) replays from the start;
+    ``block_ms <= 0`` does not block (Redis' ``BLOCK 0`` would wait forever). The client's
+    ``socket_timeout`` must be None or longer than ``block_ms``.
+    """
+    start = after_id if after_id and _STREAM_ID.match(after_id) else "0-0"
+    timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    if block_ms > 0 and timeout is not None and timeout * 1000 <= block_ms:
+        raise ValueError("socket_timeout must exceed block_ms (use socket_timeout=None)")
+    block = block_ms if block_ms > 0 else None
+    reply: Any = client.xread({events_key(task_id): start}, count=count, block=block)
+    events: list[Event] = []
+    for _stream, entries in reply or []:
+        for entry_id, fields in entries:
+            f = {_text(k): _text(v) for k, v in fields.items()}
+            events.append((_text(entry_id), f.get("event", "status"), json.loads(f["data"])))
+    return events
+
+
+def latest_event_id(client: redis.Redis, task_id: object) -> str | None:
+    """The id of the task's newest event, or None when its log is empty.
+
+    The gateway's SSE uses it as the id of the current-state snapshot it sends first, so a
+    client that reconnects resumes right after that snapshot. (Added by the gateway.)
+    """
+    reply: Any = client.xrevrange(events_key(task_id), count=1)
+    return _text(reply[0][0]) if reply else None
+
+
+CANCEL_CHANNEL = "backdrop:cancel"
+CANCEL_PREFIX = "backdrop:cancel:"
+CANCEL_TTL_S = 24 * 3600
+
+
+def cancel_key(task_id: object) -> str:
+    """The fallback key saying a running task was cancelled (``backdrop:cancel:<id>``)."""
+    return f"{CANCEL_PREFIX}{task_id}"
+
+
+def signal_cancel(client: redis.Redis, task_id: object) -> None:
+    """Tell workers to stop ``task_id``: SET the fallback key (TTL 1 day), then PUBLISH.
+
+    The key comes first so a worker woken by the message (or polling) finds it set; the
+    key covers workers that missed the fire-and-forget message. (Added by the gateway.)
+    """
+    pipe = client.pipeline(transaction=False)
+    pipe.set(cancel_key(task_id), "1", ex=CANCEL_TTL_S)
+    pipe.publish(CANCEL_CHANNEL, str(task_id))
+    pipe.execute()
+
+
+def cancel_signalled(client: redis.Redis, task_id: object) -> bool:
+    """True when a cancel flag for ``task_id`` is set (the fallback for a missed PUBLISH)."""
+    return bool(client.exists(cancel_key(task_id)))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

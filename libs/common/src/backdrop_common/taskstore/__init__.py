@@ -1,0 +1,88 @@
+"""The task store: every SQL statement about tasks (schema ``tasks``) lives in this package.
+
+Each transition is one guarded ``UPDATE ... WHERE status IN (...) RETURNING *``: a duplicate
+or racing call matches nothing and returns ``None``, so retries and races are harmless.
+Functions take ``db`` first and return a ``TaskRow`` (a dict of ``tasks.tasks``) or None; a
+function taking ``owner_id`` returns None for another owner's task (callers answer 404).
+The contract is the table in ``docs/ARCHITECTURE.md``.
+"""
+
+from __future__ import annotations
+
+from backdrop_common.db import Database
+from backdrop_common.migrations import migrate
+from backdrop_common.taskstore._queries import (
+    count_by_status,
+    count_unfinished,
+    create_task,
+    due_for_enqueue,
+    expire_uploads,
+    get_task,
+    get_task_by_idempotency_key,
+    list_tasks,
+)
+from backdrop_common.taskstore._rows import (
+    STATUSES,
+    TERMINAL,
+    UNFINISHED,
+    TaskId,
+    TaskRow,
+    rfc3339,
+    task_json,
+)
+from backdrop_common.taskstore._transitions import (
+    claim,
+    clear_multipart_upload,
+    extend_lease,
+    mark_cancelled,
+    mark_enqueued,
+    mark_failed,
+    mark_queued,
+    mark_succeeded,
+    request_cancel,
+    requeue,
+    retry_failed,
+    save_progress,
+    set_multipart_upload,
+)
+
+MIGRATIONS_PACKAGE = "backdrop_common.migrations.tasks"
+
+
+def migrate_tasks(db: Database) -> list[str]:
+    """Apply the ``tasks`` schema migrations (safe when several services start at once)."""
+    return migrate(db, "tasks", MIGRATIONS_PACKAGE)
+
+
+__all__ = [
+    "MIGRATIONS_PACKAGE",
+    "STATUSES",
+    "TERMINAL",
+    "UNFINISHED",
+    "TaskId",
+    "TaskRow",
+    "claim",
+    "clear_multipart_upload",
+    "count_by_status",
+    "count_unfinished",
+    "create_task",
+    "due_for_enqueue",
+    "expire_uploads",
+    "extend_lease",
+    "get_task",
+    "get_task_by_idempotency_key",
+    "list_tasks",
+    "mark_cancelled",
+    "mark_enqueued",
+    "mark_failed",
+    "mark_queued",
+    "mark_succeeded",
+    "migrate_tasks",
+    "request_cancel",
+    "requeue",
+    "retry_failed",
+    "rfc3339",
+    "save_progress",
+    "set_multipart_upload",
+    "task_json",
+]

@@ -1,0 +1,225 @@
+"""Creating, reading and listing tasks, and the sweeper's queries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extras import Json
+
+from backdrop_common.db import Database
+from backdrop_common.errors import ValidationFailed
+from backdrop_common.storage import input_key
+from backdrop_common.taskstore._rows import (
+    TaskId,
+    TaskRow,
+    as_uuid,
+    fetch_all,
+    fetch_one,
+)
+
+
+def create_task(
+    db: Database,
+    *,
+    owner_id: TaskId,
+    processor: str,
+    params: Mapping[str, Any] | None,
+    filename: str,
+    size: int,
+    content_type: str,
+    sha256: str | None,
+    idempotency_key: str | None,
+    request_hash: str | None,
+    upload_window_s: float,
+    max_attempts: int = 5,
+) -> tuple[TaskRow, bool]:
+    """Insert an ``awaiting_upload`` task; ``(existing, False)`` when the key was used before.
+
+    The caller compares ``request_hash`` of an existing task (mismatch → 422).
+    """
+    owner = as_uuid(owner_id)
+    if owner is None:
+        raise ValueError("owner_id is not a UUID")
+    task_id = uuid.uuid4()
+    args = {
+        "id": task_id,
+        "owner": owner,
+        "processor": processor,
+        "params": Json(dict(params or {})),
+        "filename": filename,
+        "size": size,
+        "ctype": content_type,
+        "sha": sha256.lower() if sha256 else None,
+        "key": input_key(owner, task_id, filename),
+        "ikey": idempotency_key,
+        "rhash": request_hash,
+        "window": float(upload_window_s),
+        "max": max_attempts,
+    }
+    for _ in range(3):
+        with db.cursor() as cur:
+            # ON CONFLICT waits for a racing insert of the same key to commit; the SELECT
+            # then (a new snapshot under READ COMMITTED) sees it: 20 racers, one task.
+            cur.execute(
+                """INSERT INTO tasks.tasks (id, owner_id, processor, params, filename, size,
+                       content_type, sha256, object_key, idempotency_key, request_hash,
+                       max_attempts, upload_expires_at)
+                   VALUES (%(id)s, %(owner)s, %(processor)s, %(params)s, %(filename)s,
+                       %(size)s, %(ctype)s, %(sha)s, %(key)s, %(ikey)s, %(rhash)s, %(max)s,
+                       now() + make_interval(secs => %(window)s))
+                   ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+                   DO NOTHING RETURNING *""",
+                args,
+            )
+            row = cur.fetchone()
+            if row:
+                return dict(row), True
+            cur.execute(
+                "SELECT * FROM tasks.tasks"
+                " WHERE owner_id = %(owner)s AND idempotency_key = %(ikey)s",
+                args,
+            )
+            existing = cur.fetchone()
+        if existing:
+            return dict(existing), False
+        # The racing insert rolled back (or was deleted) between our two statements: retry.
+    raise RuntimeError("could not create or find the task for this idempotency key")
+
+
+def get_task(db: Database, task_id: TaskId, owner_id: TaskId | None = None) -> TaskRow | None:
+    """The task, or None (also for a malformed id, or another owner's task)."""
+    tid = as_uuid(task_id)
+    if tid is None:
+        return None
+    if owner_id is None:
+        return fetch_one(db, "SELECT * FROM tasks.tasks WHERE id = %(id)s", {"id": tid})
+    return fetch_one(
+        db,
+        "SELECT * FROM tasks.tasks WHERE id = %(id)s AND owner_id = %(owner)s",
+        {"id": tid, "owner": as_uuid(owner_id)},
+    )
+
+
+def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> TaskRow | None:
+    """The owner's task created with Idempotency-Key ``key``, or None.
+
+    The gateway looks a replay up before its per-user cap, so retrying a create that already
+    succeeded is answered even when the user is at the cap. (Added by the gateway.)
+    """
+    return fetch_one(
+        db,
+        "SELECT * FROM tasks.tasks WHERE owner_id = %(owner)s AND idempotency_key = %(key)s",
+        {"owner": as_uuid(owner_id), "key": key},
+    )
+
+
+def _encode_cursor(row: TaskRow) -> str:
+    raw = json.dumps({"t": row["created_at"].isoformat(), "i": str(row["id"])})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        doc = json.loads(raw)
+        when = datetime.fromisoformat(doc["t"])
+        if when.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return when, uuid.UUID(doc["i"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationFailed("Invalid cursor.", {"cursor": ["not a valid cursor"]}) from exc
+
+
+def list_tasks(
+    db: Database,
+    owner_id: TaskId | None,
+    *,
+    status: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> tuple[list[TaskRow], str | None]:
+    """The owner's tasks, newest first, keyset-paginated on ``(created_at, id)``.
+
+    Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
+    clamped to 1..100; a bad cursor raises ``ValidationFailed``. ``owner_id=None`` lists
+    every owner's tasks (admin views, e.g. ``status="failed"`` is the dead-letter list).
+    """
+    limit = max(1, min(int(limit), 100))
+    args: dict[str, Any] = {"owner": as_uuid(owner_id), "status": status, "n": limit + 1}
+    where = ["true"] if owner_id is None else ["owner_id = %(owner)s"]
+    if status is not None:
+        where.append("status = %(status)s")
+    if cursor:
+        args["ct"], args["ci"] = _decode_cursor(cursor)
+        where.append("(created_at, id) < (%(ct)s, %(ci)s)")
+    rows = fetch_all(
+        db,
+        f"SELECT * FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals only
+        " ORDER BY created_at DESC, id DESC LIMIT %(n)s",
+        args,
+    )
+    if len(rows) > limit:
+        return rows[:limit], _encode_cursor(rows[limit - 1])
+    return rows, None
+
+
+def count_unfinished(db: Database, owner_id: TaskId) -> int:
+    """How many of the owner's tasks are awaiting upload, queued or running."""
+    row = fetch_one(
+        db,
+        "SELECT count(*) AS n FROM tasks.tasks WHERE owner_id = %(owner)s"
+        " AND status IN ('awaiting_upload', 'queued', 'running')",
+        {"owner": as_uuid(owner_id)},
+    )
+    return int(row["n"]) if row else 0
+
+
+def count_by_status(db: Database) -> dict[str, int]:
+    """Task counts per status over every owner (admin dashboard)."""
+    rows = fetch_all(db, "SELECT status, count(*) AS n FROM tasks.tasks GROUP BY status", {})
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
+def due_for_enqueue(
+    db: Database, *, older_than_s: float, stale_after_s: float | None = None, limit: int = 500
+) -> list[TaskRow]:
+    """Tasks the relay must (re)send to their stream, oldest first.
+
+    ``queued`` with the XADD unconfirmed for ``older_than_s`` (a crash between commit and
+    XADD), or whose retry time (``next_attempt_at``) has come. With ``stale_after_s`` also
+    deliveries that look lost (Redis restarted empty): ``queued`` and sent that long ago, or
+    ``running`` with a lease lapsed that long. The relay XADDs, then ``mark_enqueued``; a
+    duplicate entry is harmless because ``claim`` is guarded.
+    """
+    stale = "false"
+    if stale_after_s is not None:
+        cutoff = "now() - make_interval(secs => %(stale)s)"
+        stale = (
+            f"(status = 'queued' AND enqueued_at < {cutoff}) OR (status = 'running'"
+            f" AND lease_until < {cutoff} AND (enqueued_at IS NULL OR enqueued_at < {cutoff}))"
+        )
+    return fetch_all(
+        db,
+        "SELECT * FROM tasks.tasks WHERE (status = 'queued' AND enqueued_at IS NULL AND"  # noqa: S608
+        " coalesce(next_attempt_at, queued_at + make_interval(secs => %(older)s)) <= now())"
+        f" OR {stale} ORDER BY updated_at LIMIT %(n)s",
+        {"older": float(older_than_s), "stale": stale_after_s, "n": limit},
+    )
+
+
+def expire_uploads(db: Database, *, limit: int = 500) -> list[TaskRow]:
+    """``awaiting_upload`` past ``upload_expires_at`` → ``expired`` (returns those rows)."""
+    return fetch_all(
+        db,
+        """UPDATE tasks.tasks SET status = 'expired', finished_at = now(), updated_at = now()
+           WHERE id IN (SELECT id FROM tasks.tasks WHERE status = 'awaiting_upload'
+                        AND upload_expires_at < now() LIMIT %(n)s FOR UPDATE SKIP LOCKED)
+             AND status = 'awaiting_upload'
+           RETURNING *""",
+        {"n": limit},
+    )

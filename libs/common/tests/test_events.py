@@ -1,0 +1,103 @@
+"""Per-task event logs, progress cache, cancel signals and job streams on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+from backdrop_common import events, streams
+
+
+def _doc(fraction: float = 0.0, status: str = "running") -> dict[str, object]:
+    return {"id": "t", "status": status, "progress": {"fraction": fraction}}
+
+
+def test_replay_after_an_id(redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    ids = [events.append_event(redis_client, task, "progress", _doc(0.1 * n)) for n in range(3)]
+    everything = events.read_events(redis_client, task, None, 0)
+    assert [e[0] for e in everything] == ids
+    assert everything[0][1] == "progress"
+    assert everything[2][2]["progress"]["fraction"] == pytest.approx(0.2)
+    after_first = events.read_events(redis_client, task, ids[0], 0)
+    assert [e[0] for e in after_first] == ids[1:]
+    assert events.read_events(redis_client, task, ids[-1], 0) == []
+    assert [e[0] for e in events.read_events(redis_client, task, "not-an-id", 0)] == ids
+    assert events.latest_event_id(redis_client, task) == ids[-1]
+    assert events.latest_event_id(redis_client, uuid.uuid4()) is None
+
+
+def test_blocking_read_wakes_on_append(redis_url: str, redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    reader = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=None)
+    started = time.monotonic()
+    assert events.read_events(reader, task, "0", 150) == []
+    assert time.monotonic() - started >= 0.14
+    timer = threading.Timer(0.2, events.append_event, (redis_client, task, "status", _doc()))
+    timer.start()
+    got = events.read_events(reader, task, "0", 5000)
+    timer.join()
+    assert len(got) == 1 and got[0][1] == "status"
+    reader.close()
+
+
+def test_block_longer_than_socket_timeout_is_refused(redis_url: str) -> None:
+    short = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=1.0)
+    with pytest.raises(ValueError, match="socket_timeout"):
+        events.read_events(short, uuid.uuid4(), None, 5000)
+    short.close()
+
+
+def test_log_is_capped_and_expires_after_terminal(redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    for _ in range(1500):
+        events.append_event(redis_client, task, "progress", _doc())
+    key = events.events_key(task)
+    # MAXLEN ~ trims whole nodes only, so "about 1000", never the full 1500.
+    assert 1000 <= redis_client.xlen(key) < 1200
+    assert redis_client.ttl(key) > events.TERMINAL_TTL_S
+    events.append_event(redis_client, task, "status", _doc(1.0, "succeeded"))
+    assert 0 < redis_client.ttl(key) <= events.TERMINAL_TTL_S
+
+
+def test_append_publishes(redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(events.progress_key(task))
+    assert pubsub.get_message(timeout=1)["type"] == "subscribe"
+    entry = events.append_event(redis_client, task, "status", _doc(status="queued"))
+    message = pubsub.get_message(timeout=2)
+    assert json.loads(message["data"]) == {"id": entry, "event": "status", "task_id": str(task)}
+    pubsub.close()
+
+
+def test_progress_cache(redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    assert events.get_progress(redis_client, task) is None
+    events.set_progress(redis_client, task, 1.5, "hashing", None)
+    cached = events.get_progress(redis_client, task)
+    assert cached["fraction"] == 1.0 and cached["stage"] == "hashing" and cached["message"] is None
+    assert cached["updated_at"].endswith("Z")
+    assert 0 < redis_client.ttl(events.progress_key(task)) <= events.PROGRESS_TTL_S
+
+
+def test_cancel_signal(redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    assert not events.cancel_signalled(redis_client, task)
+    events.signal_cancel(redis_client, task)
+    assert events.cancel_signalled(redis_client, task)
+
+
+def test_job_stream_and_group(redis_client: redis.Redis) -> None:
+    entry = streams.enqueue_job(redis_client, "checksum", "task-1")  # before any group exists
+    streams.ensure_group(redis_client, "checksum")
+    streams.ensure_group(redis_client, "checksum")
+    got = redis_client.xreadgroup(
+        streams.JOB_GROUP, "c1", {streams.job_stream("checksum"): ">"}, count=10
+    )
+    assert got[0][0] == "backdrop:jobs:checksum"
+    assert got[0][1] == [(entry, {"task_id": "task-1"})]

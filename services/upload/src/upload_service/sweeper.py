@@ -1,0 +1,148 @@
+"""The sweeper: the timers of the task lifecycle, one short sweep at a time.
+
+Each sweep expires uploads past their window (removing partial objects and open multipart
+uploads) and relays queued tasks whose job never reached the stream (a crash between the
+commit and the XADD), whose retry time has come, or whose delivery looks lost. Several
+sweepers may run: a transaction-level advisory lock lets one sweep at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from backdrop_common import events, streams, taskstore
+from backdrop_common.db import Database
+from backdrop_common.health import health_blueprint
+from backdrop_common.logs import configure_logging
+from backdrop_common.storage import Storage
+from flask import Flask
+from prometheus_client import Counter
+from werkzeug.serving import make_server
+
+from upload_service.app import health_checks, prepare
+from upload_service.resources import Resources
+from upload_service.settings import UploadSettings
+
+log = logging.getLogger("upload.sweeper")
+LOCK_KEY = zlib.crc32(b"backdrop-sweeper")
+EXPIRED = Counter("backdrop_sweeper_expired_total", "Uploads expired by the sweeper")
+RELAYED = Counter("backdrop_sweeper_relayed_total", "Jobs (re)sent to their stream")
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    expired: int = 0
+    relayed: int = 0
+    skipped: bool = False  # another sweeper held the lock
+
+
+def _expire(db: Database, client: redis.Redis, storage: Storage, limit: int) -> int:
+    rows = taskstore.expire_uploads(db, limit=limit)
+    for row in rows:
+        try:
+            if row.get("multipart_upload_id"):
+                storage.abort_multipart(row["object_key"], row["multipart_upload_id"])
+            storage.delete(row["object_key"])
+        except Exception:  # the bucket's lifecycle rule is the backstop
+            log.warning("could not clean up the upload of task %s", row["id"], exc_info=True)
+        try:
+            events.append_event(client, row["id"], "status", taskstore.task_json(row))
+        except redis.RedisError:
+            log.warning("could not announce the expiry of task %s", row["id"])
+    EXPIRED.inc(len(rows))
+    return len(rows)
+
+
+def _relay(
+    db: Database, client: redis.Redis, older_than_s: float, stale_after_s: float | None, limit: int
+) -> int:
+    rows = taskstore.due_for_enqueue(
+        db, older_than_s=older_than_s, stale_after_s=stale_after_s, limit=limit
+    )
+    relayed = 0
+    for row in rows:
+        try:
+            streams.enqueue_job(client, row["processor"], row["id"])
+        except redis.RedisError:
+            log.warning("Redis is unavailable; relay postponed to the next sweep")
+            break
+        taskstore.mark_enqueued(db, row["id"])
+        relayed += 1
+    RELAYED.inc(relayed)
+    return relayed
+
+
+def sweep_once(
+    db: Database,
+    client: redis.Redis,
+    storage: Storage,
+    *,
+    relay_after_s: float,
+    stale_after_s: float | None = None,
+    limit: int = 500,
+) -> SweepReport:
+    """One sweep: expire overdue uploads, then relay due jobs. Skipped if another runs."""
+    with db.connection() as conn, conn.cursor() as cur:
+        # Held by this open transaction until the pool rolls it back on return.
+        cur.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (LOCK_KEY,))
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return SweepReport(skipped=True)
+        report = SweepReport()
+        report.expired = _expire(db, client, storage, limit)
+        report.relayed = _relay(db, client, relay_after_s, stale_after_s, limit)
+    if report.expired or report.relayed:
+        log.info("sweep: %d expired, %d relayed", report.expired, report.relayed)
+    return report
+
+
+def serve_health(res: Resources) -> Any:
+    """Serve /healthz, /readyz, /metrics on the sweeper's health port (daemon thread)."""
+    app = Flask("sweeper")
+    app.register_blueprint(health_blueprint(health_checks(res)))
+    server = make_server(res.settings.sweeper_health_host, res.settings.sweeper_health_port, app)
+    threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
+    return server
+
+
+def run(settings: UploadSettings, stop: threading.Event) -> None:
+    """Sweep every ``sweep_interval_s`` until ``stop`` is set."""
+    res = Resources.from_settings(settings)
+    prepare(res)
+    server = serve_health(res) if settings.sweeper_health_port else None
+    stale = settings.stale_after_s or None
+    log.info("sweeper started (every %.1f s)", settings.sweep_interval_s)
+    while not stop.is_set():
+        try:
+            sweep_once(
+                res.db, res.redis, res.storage,
+                relay_after_s=settings.relay_after_s, stale_after_s=stale,
+            )  # fmt: skip
+        except Exception:  # a dependency is down: log, wait, try again
+            log.exception("sweep failed")
+        stop.wait(settings.sweep_interval_s)
+    if server is not None:
+        server.shutdown()
+    res.close()
+
+
+def main() -> None:
+    """Console entry point ``backdrop-sweeper``."""
+    settings = UploadSettings()
+    configure_logging("sweeper", settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run(settings, stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Presigned upload instructions and ``upload-complete``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from backdrop_common import taskstore
+from backdrop_common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from backdrop_common.tokens import current_principal, require_auth
+from flask import Blueprint, Response, jsonify, request
+
+from upload_service.resources import Resources, resources
+from upload_service.verify import verify_and_queue
+
+bp = Blueprint("uploads", __name__)
+
+
+def owned_task(res: Resources, task_id: str) -> taskstore.TaskRow:
+    """The caller's task, or 404 (also when it belongs to someone else)."""
+    row = taskstore.get_task(res.db, task_id, owner_id=current_principal().user_id)
+    if row is None:
+        raise NotFound("No such task.")
+    return row
+
+
+def _multipart_upload_id(res: Resources, row: taskstore.TaskRow) -> str:
+    """The task's multipart upload, created once even when two calls race."""
+    if row.get("multipart_upload_id"):
+        return str(row["multipart_upload_id"])
+    key = row["object_key"]
+    upload_id = res.storage.create_multipart(key, row["content_type"])
+    if taskstore.set_multipart_upload(res.db, row["id"], upload_id) is not None:
+        return upload_id
+    res.storage.abort_multipart(key, upload_id)  # lost the race: use the winner's
+    current = taskstore.get_task(res.db, row["id"])
+    if current is None or not current.get("multipart_upload_id"):
+        raise Conflict("The task is no longer awaiting its upload.")
+    return str(current["multipart_upload_id"])
+
+
+def instructions(res: Resources, row: taskstore.TaskRow) -> dict[str, Any]:
+    """The API ``upload`` object for an ``awaiting_upload`` task."""
+    settings = res.settings
+    size = int(row["size"])
+    if size > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"Uploads are limited to {settings.max_upload_bytes} bytes.")
+    window = int((row["upload_expires_at"] - datetime.now(UTC)).total_seconds())
+    if window <= 0:
+        raise Conflict("The task's upload window has closed.")
+    key = row["object_key"]
+    if size >= settings.multipart_threshold:
+        upload = res.storage.presigned_multipart(
+            key,
+            size=size,
+            content_type=row["content_type"],
+            expires_s=min(settings.multipart_expires_s, window),
+            upload_id=_multipart_upload_id(res, row),
+        )
+        upload.pop("upload_id")  # ours to track, not the client's
+    else:
+        upload = res.storage.presigned_post(
+            key,
+            content_type=row["content_type"],
+            max_size=size,
+            expires_s=min(settings.presign_expires_s, window),
+        )
+    upload["stream_url"] = f"{settings.public_url.rstrip('/')}/v1/tasks/{row['id']}/content"
+    return upload
+
+
+@bp.post("/internal/tasks/<task_id>/upload-instructions")
+@require_auth()
+def upload_instructions(task_id: str) -> Response:
+    """How the client sends the bytes of its task (called by the gateway)."""
+    res = resources()
+    row = owned_task(res, task_id)
+    if row["status"] != "awaiting_upload":
+        raise Conflict(f"The task is {row['status']}; it no longer takes an upload.")
+    return jsonify(instructions(res, row))
+
+
+def _parts(body: Any) -> list[dict[str, Any]] | None:
+    """Validate ``{parts?: [{part_number, etag}]}``."""
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    parts = body.get("parts")
+    if parts is None:
+        return None
+    valid = isinstance(parts, list) and all(
+        isinstance(p, dict)
+        and isinstance(p.get("part_number"), int)
+        and not isinstance(p.get("part_number"), bool)
+        and 1 <= p["part_number"] <= 10_000
+        and isinstance(p.get("etag"), str)
+        and 0 < len(p["etag"]) <= 200
+        for p in parts
+    )
+    if not valid or len({p["part_number"] for p in parts}) != len(parts):
+        raise ValidationFailed(
+            "Invalid parts.",
+            {"parts": ["a list of {part_number: 1..10000, etag: string}, numbers unique"]},
+        )
+    return [{"part_number": p["part_number"], "etag": p["etag"]} for p in parts]
+
+
+@bp.post("/v1/tasks/<task_id>/upload-complete")
+@require_auth()
+def upload_complete(task_id: str) -> tuple[Response, int]:
+    """Verify the uploaded object and queue the task (idempotent)."""
+    res = resources()
+    row = owned_task(res, task_id)
+    raw = request.get_data(cache=False)  # capped by MAX_CONTENT_LENGTH; may come chunked
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise ValidationFailed("The body must be JSON: {parts?: [{part_number, etag}]}.") from exc
+    queued = verify_and_queue(res, row, parts=_parts(body))
+    return jsonify(task=taskstore.task_json(queued)), 202
