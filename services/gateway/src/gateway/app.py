@@ -1,0 +1,56 @@
+"""The gateway app factory: ``gateway.app:create_app`` (gunicorn: ``gateway.wsgi:app``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from backdrop_common.app import create_service_app
+from backdrop_common.health import health_blueprint
+from backdrop_common.taskstore import migrate_tasks
+from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
+from flask import Flask
+from redis import Redis
+
+from gateway import aliases, clients, deps, docs, events, forward, processors, tasks
+from gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings | None = None) -> Flask:
+    """Build the gateway: resources, token verification, the tasks schema, every route."""
+    settings = settings or GatewaySettings()
+    app = create_service_app("gateway", settings)
+    res = deps.init_app(app, settings)
+    # The gateway owns task records, so it brings the schema up to date before serving.
+    migrate_tasks(res.db)
+    app.extensions["token_verifier"] = TokenVerifier(
+        JWKSKeyResolver(f"{settings.auth_url}/.well-known/jwks.json"),
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        res.redis,
+    )
+    for module in (tasks, processors, events, forward, aliases, docs):
+        app.register_blueprint(module.bp)
+    checks: dict[str, Callable[[], None]] = {
+        "postgres": res.db.ping,
+        "redis": lambda: _ping(res.redis),
+        # What the gateway needs from auth is its key set (every token check uses it).
+        "auth": _probe(app, f"{settings.auth_url}/.well-known/jwks.json"),
+        "upload": _probe(app, f"{settings.upload_url}/healthz"),
+    }
+    app.register_blueprint(health_blueprint(checks))
+    return app
+
+
+def _ping(client: Redis) -> None:
+    """Readiness check of Redis."""
+    client.ping()
+
+
+def _probe(app: Flask, url: str) -> Callable[[], None]:
+    """A readiness check for a service; it runs in a pool thread, so it pushes a context."""
+
+    def check() -> None:
+        with app.app_context():
+            clients.probe(url)
+
+    return check

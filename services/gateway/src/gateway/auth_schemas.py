@@ -1,0 +1,121 @@
+"""Schemas of the forwarded auth API and of the seed-compatible aliases (docs and input)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from gateway.schemas import (
+    CONTENT_TYPE_RE,
+    ArtifactSchema,
+    StrictSchema,
+    TaskSchema,
+    UploadSchema,
+    safe_text,
+)
+
+
+class RegisterSchema(Schema):
+    """Body of ``POST /v1/auth/register``."""
+
+    email = fields.Email(required=True)
+    username = fields.String(required=True)
+    password = fields.String(required=True, load_only=True)
+    name = fields.String()
+
+
+class LoginSchema(Schema):
+    """Body of a login (``identifier`` = email or username)."""
+
+    identifier = fields.String(required=True)
+    password = fields.String(required=True, load_only=True)
+
+
+class RefreshSchema(Schema):
+    """Body of ``POST /v1/auth/refresh``."""
+
+    refresh_token = fields.String(required=True)
+
+
+class LogoutSchema(Schema):
+    """Body of ``POST /v1/auth/logout``."""
+
+    refresh_token = fields.String()
+
+
+class TokenSchema(Schema):
+    """Tokens issued by login and refresh."""
+
+    access_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+
+
+class SeedTokenSchema(TokenSchema):
+    """The seed login answer: the tokens plus ``token`` (= ``access_token``)."""
+
+    token = fields.String()
+
+
+class UserSchema(Schema):
+    """A user account."""
+
+    id = fields.UUID()
+    email = fields.String()
+    username = fields.String()
+    name = fields.String(allow_none=True)
+    roles = fields.List(fields.String(validate=validate.OneOf(("user", "admin"))))
+    created_at = fields.DateTime()
+
+
+class SeedTaskRequestSchema(StrictSchema):
+    """Body of the seed ``POST /task/request``; ``size`` is required (see aliases.py)."""
+
+    task_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    params = fields.Dict(keys=fields.String(), load_default=dict)
+    filename = fields.String(
+        load_default="upload.bin", validate=[validate.Length(min=1, max=1024), safe_text]
+    )
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    content_type = fields.String(
+        load_default="application/octet-stream", validate=validate.Regexp(CONTENT_TYPE_RE)
+    )
+    sha256 = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-fA-F]{64}\Z")
+    )
+
+
+class SeedTaskCreatedSchema(Schema):
+    """Answer of the seed ``POST /task/request``."""
+
+    task_id = fields.UUID()
+    status = fields.String()
+    upload = fields.Nested(UploadSchema, allow_none=True)
+    upload_url = fields.String(metadata={"description": "POST the raw bytes here."})
+    task = fields.Nested(TaskSchema)
+
+
+class SeedStatusSchema(Schema):
+    """Answer of the seed ``GET /task/status/<id>``."""
+
+    task_id = fields.UUID()
+    status = fields.String()
+    progress = fields.Float(metadata={"minimum": 0, "maximum": 1})
+    message = fields.String(allow_none=True)
+
+
+class SeedCancelSchema(Schema):
+    """Answer of the seed ``POST /task/cancel/<id>``."""
+
+    task_id = fields.UUID()
+    status = fields.String()
+    cancel_requested = fields.Boolean()
+    task = fields.Nested(TaskSchema)
+
+
+class SeedResultSchema(Schema):
+    """Answer of the seed ``GET /task/result/<id>`` (same as the v1 result)."""
+
+    task_id = fields.UUID()
+    result = fields.Dict(allow_none=True)
+    artifacts = fields.List(fields.Nested(ArtifactSchema))

@@ -1,0 +1,215 @@
+"""Forwarding to auth and upload, streamed both ways so no body is ever held whole.
+
+``/v1/auth/*`` and the JWKS go to auth; ``upload-complete``, ``PUT .../content`` and the seed
+``/task/upload/<id>`` go to upload. The request body is read from ``wsgi.input`` in 64 KiB
+chunks as the upstream consumes it, the response is relayed chunk by chunk, undecoded (so
+``Content-Encoding``/``Content-Length`` stay true). Hop-by-hop headers are dropped both ways.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from typing import IO
+
+import requests
+from backdrop_common.errors import NotFound, Unavailable
+from backdrop_common.tokens import current_principal, require_auth
+from flask import Blueprint, Response, g, request
+from prometheus_client import Counter
+
+from gateway import schemas, taskops
+from gateway.apidoc import operation
+from gateway.deps import resources
+
+bp = Blueprint("forward", __name__)
+CHUNK = 64 * 1024
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Headers the gateway sets itself (or requests computes) instead of copying; "Expect:
+# 100-continue" was already answered by our own server.
+_REPLACED = frozenset({"host", "content-length", "x-forwarded-for", "x-request-id", "expect"})
+# Only plain segments: "..", "%2e%2e" or "//" must not let a client walk to internal routes.
+_AUTH_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\Z")
+FORWARD_FAILURES = Counter(
+    "backdrop_gateway_forward_failures_total", "Forwarded requests that got no answer", ["upstream"]
+)
+
+
+class _Body:
+    """The client's body as chunks, with its length so requests sends Content-Length."""
+
+    def __init__(self, stream: IO[bytes], length: int) -> None:
+        self.stream = stream
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.stream.read(CHUNK):
+            yield chunk
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+class _Relayed(Response):
+    """A response that adds no Content-Type of its own (the upstream's is kept as is)."""
+
+    default_mimetype = None
+
+
+def _client_address() -> str:
+    peer = request.remote_addr or ""
+    previous = request.headers.get("X-Forwarded-For")
+    if resources().settings.trust_forwarded_for and previous:
+        return f"{previous}, {peer}"
+    return peer
+
+
+def outgoing_headers() -> dict[str, str]:
+    named = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() not in HOP_BY_HOP | _REPLACED and name.lower() not in named
+    }
+    headers["X-Forwarded-For"] = _client_address()
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    headers["X-Request-ID"] = g.get("request_id", "")
+    return headers
+
+
+def _body() -> _Body | Iterator[bytes] | bytes | None:
+    length = request.content_length
+    if length == 0:
+        return b""
+    if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return None
+    stream = request.stream
+    return _chunks(stream) if length is None else _Body(stream, length)
+
+
+def forward(base_url: str, path: str, upstream: str) -> Response:
+    """Send the current request to ``base_url + path`` and relay the answer as it arrives."""
+    settings = resources().settings
+    url = base_url.rstrip("/") + urllib.parse.quote(path)
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    try:
+        resp = resources().http.request(
+            request.method,
+            url,
+            headers=outgoing_headers(),
+            data=_body(),
+            stream=True,
+            allow_redirects=False,
+            timeout=(settings.forward_connect_timeout_s, settings.forward_read_timeout_s),
+        )
+    except requests.RequestException as exc:
+        FORWARD_FAILURES.labels(upstream).inc()
+        # The detail names the role, never the host: internal addresses must not leak.
+        raise Unavailable(f"The {upstream} service is not reachable.") from exc
+    named = {t.strip().lower() for t in resp.headers.get("Connection", "").split(",")}
+    headers = [
+        (name, value)
+        for name, value in resp.raw.headers.items()
+        if name.lower() not in HOP_BY_HOP
+        and name.lower() not in named
+        and name.lower() != "x-request-id"
+    ]
+    relayed = _Relayed(
+        resp.raw.stream(CHUNK, decode_content=False),
+        status=resp.status_code,
+        headers=headers,
+        direct_passthrough=True,
+    )
+    relayed.call_on_close(resp.close)
+    return relayed
+
+
+def _unlimited() -> None:
+    # Content routes stream whole files: the JSON body cap must not apply. (Flask treats
+    # None as "use the app config", so the cap becomes the upload limit plus room for a
+    # multipart envelope; the upload service checks the task's exact declared size.)
+    request.max_content_length = resources().settings.max_upload_bytes + 1024 * 1024
+
+
+@bp.route("/v1/auth/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def auth_proxy(path: str) -> Response:
+    """Forward an auth request (register, login, refresh, logout, me) to the auth service."""
+    if not _AUTH_PATH.match(path):
+        raise NotFound("No such resource.")
+    return forward(resources().settings.auth_url, f"/v1/auth/{path}", "auth")
+
+
+@bp.get("/.well-known/jwks.json")
+@operation(tag="auth", auth=False, responses={200: ("application/json", "The JWKS"), 503: None})
+def jwks() -> Response:
+    """The public keys that verify access tokens."""
+    return forward(resources().settings.auth_url, "/.well-known/jwks.json", "auth")
+
+
+def _to_upload(task_id: uuid.UUID) -> Response:
+    # Ownership is checked here too, so another user's id is a 404 before any byte moves.
+    taskops.owned(task_id, current_principal())
+    return forward(resources().settings.upload_url, request.path, "upload")
+
+
+@bp.post("/v1/tasks/<uuid:task_id>/upload-complete")
+@operation(
+    tag="uploads",
+    path=("task_id",),
+    body=schemas.UploadCompleteSchema,
+    responses={202: schemas.TaskEnvelopeSchema, 404: None, 422: None, 503: None},
+)
+@require_auth()
+def upload_complete(task_id: uuid.UUID) -> Response:
+    """Tell Backdrop the upload is done; it is verified and the task queued."""
+    return _to_upload(task_id)
+
+
+@bp.put("/v1/tasks/<uuid:task_id>/content")
+@operation(
+    tag="uploads",
+    path=("task_id",),
+    body=("application/octet-stream", "The file's bytes"),
+    responses={202: schemas.TaskEnvelopeSchema, 404: None, 413: None, 422: None, 503: None},
+)
+@require_auth()
+def upload_content(task_id: uuid.UUID) -> Response:
+    """Stream the file's bytes through Backdrop (when a presigned upload is not possible)."""
+    _unlimited()
+    return _to_upload(task_id)
+
+
+@bp.post("/task/upload/<uuid:task_id>")
+@operation(
+    tag="seed aliases",
+    path=("task_id",),
+    body=("application/octet-stream", "Raw bytes, or multipart/form-data with field 'file'"),
+    responses={202: schemas.TaskEnvelopeSchema, 404: None, 413: None, 422: None, 503: None},
+)
+@require_auth()
+def seed_upload(task_id: uuid.UUID) -> Response:
+    """Seed alias: upload the file's bytes (raw body or multipart field ``file``)."""
+    _unlimited()
+    return _to_upload(task_id)

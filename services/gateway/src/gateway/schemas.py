@@ -1,0 +1,210 @@
+"""Marshmallow schemas of the public API: they validate input and generate ``/openapi.json``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+STATUSES = (
+    "awaiting_upload",
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "expired",
+)
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+
+# Control characters and lone surrogates: PostgreSQL text cannot hold NUL, and a lone
+# surrogate (valid in JSON as "\ud800") cannot be encoded to UTF-8 at all; both would
+# otherwise surface as a 500 from deep inside the driver.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+CONTENT_TYPE_RE = re.compile(
+    r"^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}([ \t]*;[ -~]{0,200})?\Z"
+)
+
+
+def safe_text(value: str) -> None:
+    """Reject strings holding control characters or lone surrogates."""
+    if _UNSAFE.search(value):
+        raise ValidationError("Control characters and invalid Unicode are not allowed.")
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error, so a typo (``sha_256``) is not silently ignored."""
+
+
+class TaskCreateSchema(StrictSchema):
+    """Body of ``POST /v1/tasks``."""
+
+    processor = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    params = fields.Dict(keys=fields.String(), load_default=dict)
+    filename = fields.String(required=True, validate=[validate.Length(min=1, max=1024), safe_text])
+    size = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0), metadata={"format": "int64"}
+    )
+    content_type = fields.String(required=True, validate=validate.Regexp(CONTENT_TYPE_RE))
+    sha256 = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[0-9a-fA-F]{64}\Z"),
+        metadata={"description": "Hex SHA-256 of the file; verified at upload-complete."},
+    )
+
+
+class ProgressSchema(Schema):
+    """Latest progress report of a task."""
+
+    fraction = fields.Float(allow_none=True, metadata={"minimum": 0, "maximum": 1})
+    stage = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class TaskErrorSchema(Schema):
+    """Why a task failed."""
+
+    code = fields.String()
+    message = fields.String()
+
+
+class TaskSchema(Schema):
+    """The ``Task`` document."""
+
+    id = fields.UUID()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    processor = fields.String()
+    params = fields.Dict()
+    filename = fields.String()
+    size = fields.Integer(metadata={"format": "int64"})
+    content_type = fields.String()
+    sha256 = fields.String(allow_none=True)
+    progress = fields.Nested(ProgressSchema)
+    attempts = fields.Integer()
+    cancel_requested = fields.Boolean()
+    error = fields.Nested(TaskErrorSchema, allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    queued_at = fields.DateTime(allow_none=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class PartUrlSchema(Schema):
+    """One presigned multipart part URL."""
+
+    part_number = fields.Integer()
+    url = fields.String()
+
+
+class UploadSchema(Schema):
+    """How to send the bytes: a presigned POST form or presigned multipart part URLs."""
+
+    method = fields.String(validate=validate.OneOf(("POST", "MULTIPART")))
+    url = fields.String()
+    fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.String())
+    part_size = fields.Integer()
+    parts = fields.List(fields.Nested(PartUrlSchema))
+    expires_at = fields.DateTime()
+    stream_url = fields.String(metadata={"description": "PUT the raw bytes here instead."})
+
+
+class TaskCreatedSchema(Schema):
+    """Answer to a task creation."""
+
+    task = fields.Nested(TaskSchema)
+    upload = fields.Nested(UploadSchema, allow_none=True)
+
+
+class TaskEnvelopeSchema(Schema):
+    """A task wrapped in an object."""
+
+    task = fields.Nested(TaskSchema)
+
+
+class TaskListQuerySchema(StrictSchema):
+    """Query of ``GET /v1/tasks``."""
+
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(min=1, max=512))
+
+
+class TaskListSchema(Schema):
+    """A page of tasks, newest first."""
+
+    items = fields.List(fields.Nested(TaskSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ArtifactSchema(Schema):
+    """A downloadable artifact."""
+
+    name = fields.String()
+    size = fields.Integer()
+    content_type = fields.String()
+    url = fields.String()
+    expires_at = fields.DateTime()
+
+
+class ResultSchema(Schema):
+    """Result of a succeeded task."""
+
+    task_id = fields.UUID()
+    result = fields.Dict(allow_none=True)
+    artifacts = fields.List(fields.Nested(ArtifactSchema))
+
+
+class PartEtagSchema(Schema):
+    """A multipart part's ETag."""
+
+    part_number = fields.Integer(required=True)
+    etag = fields.String(required=True)
+
+
+class UploadCompleteSchema(Schema):
+    """Body of ``upload-complete`` (parts only for multipart uploads)."""
+
+    parts = fields.List(fields.Nested(PartEtagSchema))
+
+
+class ProcessorSchema(Schema):
+    """A processor of the catalogue."""
+
+    name = fields.String()
+    description = fields.String()
+    params_schema = fields.Dict(metadata={"description": "JSON Schema of ``params``."})
+
+
+class ProcessorListSchema(Schema):
+    """The processor catalogue."""
+
+    items = fields.List(fields.Nested(ProcessorSchema))
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    code = fields.String()
+    errors = fields.Dict(metadata={"description": "Field → messages (validation errors)."})
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    """Validate ``data`` with ``schema``; raise the API's 400 with per-field errors."""
+    from backdrop_common.errors import ValidationFailed
+
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", {"_schema": ["Not an object."]})
+    try:
+        loaded: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        raise ValidationFailed(errors=messages) from exc
+    return loaded

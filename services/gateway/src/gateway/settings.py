@@ -1,0 +1,43 @@
+"""Gateway configuration: the shared ``BACKDROP_*`` settings plus the gateway's own knobs."""
+
+from __future__ import annotations
+
+from backdrop_common.config import BaseServiceSettings
+from pydantic import Field
+
+GIB = 1024**3
+
+
+class GatewaySettings(BaseServiceSettings):
+    """Settings of the gateway (environment variables ``BACKDROP_<FIELD>``)."""
+
+    max_upload_bytes: int = Field(default=GIB, ge=0)
+    """Largest upload a user may declare; bigger declarations get 413."""
+    max_unfinished_tasks: int = Field(default=20, ge=1)
+    """Per-user cap on tasks not yet in a terminal state; beyond it 429."""
+    quota_retry_after_s: int = Field(default=30, ge=1)
+    """``Retry-After`` sent with the per-user cap's 429."""
+    upload_window_s: int = Field(default=900, ge=60)
+    """How long a new task waits for its upload before it expires."""
+    result_url_ttl_s: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    """Lifetime of the presigned artifact download URLs."""
+    sse_keepalive_s: float = Field(default=15.0, gt=0)
+    """Interval of ``: keep-alive`` comments on an idle event stream."""
+    sse_block_ms: int = Field(default=5000, ge=10, le=60_000)
+    """How long one XREAD BLOCK waits for new events."""
+    sse_max_duration_s: float = Field(default=1800.0, gt=0)
+    """An event stream is closed after this long; clients resume with Last-Event-ID."""
+    sse_max_streams: int = Field(default=1000, ge=1)
+    """Redis connections for event streams per process (one per open stream)."""
+    redis_pool_max: int = Field(default=200, ge=1)
+    """Redis connections for everything else per process (requests wait for a free one)."""
+    forward_connect_timeout_s: float = Field(default=3.0, gt=0)
+    """Connect timeout towards auth and upload."""
+    forward_read_timeout_s: float = Field(default=120.0, gt=0)
+    """Read timeout towards auth and upload (an upload's completion may take a while)."""
+    internal_timeout_s: float = Field(default=5.0, gt=0)
+    """Timeout of the gateway's own calls (upload instructions, readiness probes)."""
+    trust_forwarded_for: bool = False
+    """Append to an incoming X-Forwarded-For (only behind a trusted proxy) instead of
+    replacing it with the peer address, so clients cannot spoof their address to auth's
+    per-IP rate limit."""

@@ -1,0 +1,208 @@
+"""Task operations shared by the ``/v1`` views and the seed aliases (views stay thin)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from backdrop_common import events, taskstore
+from backdrop_common.errors import (
+    IdempotencyMismatch,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    TaskNotSucceeded,
+    ValidationFailed,
+)
+from backdrop_common.tokens import Principal
+from flask import request, url_for
+
+from gateway import catalogue, clients
+from gateway.deps import resources
+
+log = logging.getLogger("gateway.tasks")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def json_body() -> Any:
+    """The request body parsed as JSON (whatever the Content-Type); 400 when malformed."""
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    # RecursionError: "[[[[..." nested 100k deep must be a 400, not a 500.
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed("The body is not valid JSON.") from exc
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header: absent, or 1 to 255 printable ASCII characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationFailed(
+            errors={"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]}
+        )
+    return key
+
+
+def _check_json_safe(value: Any, path: str = "_schema") -> None:
+    """NUL and lone surrogates cannot be stored in jsonb: refuse them in any param string."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            message = ["NUL and invalid Unicode are not allowed."]
+            raise ValidationFailed(errors={"params": {path: message}})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_safe(key, path)
+            _check_json_safe(item, key if path == "_schema" else f"{path}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _check_json_safe(item, path)
+
+
+def owned(task_id: uuid.UUID | str, principal: Principal) -> taskstore.TaskRow:
+    """The caller's task, or 404 (also when it belongs to someone else)."""
+    row = taskstore.get_task(resources().db, task_id, owner_id=principal.user_id)
+    if row is None:
+        raise NotFound("No such task.")
+    return row
+
+
+def task_doc(row: taskstore.TaskRow) -> dict[str, Any]:
+    """The Task document with the live progress cache overlaid (best effort)."""
+    progress = None
+    if row["status"] == "running":
+        try:
+            progress = events.get_progress(resources().redis, row["id"])
+        except redis.RedisError:
+            log.warning("progress cache unavailable")
+    return taskstore.task_json(row, progress)
+
+
+def publish_status(row: taskstore.TaskRow) -> None:
+    """Append a ``status`` event for ``row``; Redis trouble is logged, the DB is the truth."""
+    try:
+        events.append_event(resources().redis, row["id"], "status", taskstore.task_json(row))
+    except redis.RedisError:
+        log.warning("could not append a status event for task %s", row["id"])
+
+
+def create(
+    principal: Principal, data: dict[str, Any], key: str | None
+) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
+    """Validate and create a task; returns ``(task, upload, created)``."""
+    res = resources()
+    settings = res.settings
+    _check_json_safe(data["params"])
+    params = catalogue.validate_params(res.redis, data["processor"], data["params"])
+    if data["size"] > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"The declared size exceeds your upload limit of {settings.max_upload_bytes} bytes."
+        )
+    fields = {
+        "processor": data["processor"],
+        "params": params,
+        "filename": data["filename"],
+        "size": data["size"],
+        "content_type": data["content_type"],
+        "sha256": data["sha256"].lower() if data.get("sha256") else None,
+    }
+    # The hash of the normalised request (defaults filled, keys sorted): a replay with the
+    # same meaning matches even if the JSON was spelled differently.
+    request_hash = hashlib.sha256(
+        json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    existing = _replay(principal, key)
+    if existing is None:
+        _check_quota(principal)
+    row, created = taskstore.create_task(
+        res.db,
+        owner_id=principal.user_id,
+        idempotency_key=key,
+        request_hash=request_hash,
+        upload_window_s=settings.upload_window_s,
+        **fields,
+    )
+    if not created and row.get("request_hash") != request_hash:
+        raise IdempotencyMismatch("This Idempotency-Key was already used with another request.")
+    if created:
+        publish_status(row)
+    upload = None
+    if row["status"] == "awaiting_upload":
+        upload = clients.upload_instructions(row["id"], principal.token)
+    if upload is not None:
+        # The upload service knows the configured public URL; failing that, clients reach
+        # Backdrop through this gateway, so the streaming fallback is ours.
+        upload.setdefault(
+            "stream_url", url_for("forward.upload_content", task_id=row["id"], _external=True)
+        )
+    return taskstore.task_json(row), upload, created
+
+
+def _replay(principal: Principal, key: str | None) -> taskstore.TaskRow | None:
+    """The task an earlier request with ``key`` created, if any (a replay skips the cap)."""
+    if key is None:
+        return None
+    return taskstore.get_task_by_idempotency_key(resources().db, principal.user_id, key)
+
+
+def _check_quota(principal: Principal) -> None:
+    """429 when the caller already has the allowed number of unfinished tasks.
+
+    A soft cap: two racing creates may both pass; the cap bounds abuse, not an invariant.
+    """
+    settings = resources().settings
+    if (
+        taskstore.count_unfinished(resources().db, principal.user_id)
+        >= settings.max_unfinished_tasks
+    ):
+        raise RateLimited(
+            f"You already have {settings.max_unfinished_tasks} unfinished tasks; "
+            "wait for some to finish or cancel them.",
+            retry_after=settings.quota_retry_after_s,
+        )
+
+
+def cancel(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
+    """Cancel (queued/awaiting) or request cancellation (running); 409 when finished."""
+    res = resources()
+    row = taskstore.request_cancel(res.db, task_id, principal.user_id)
+    if row is None:
+        raise NotFound("No such task.")
+    if row["status"] == "running":
+        try:
+            events.signal_cancel(res.redis, row["id"])
+        except redis.RedisError:
+            # cancel_requested is committed; the worker also sees it when it renews its lease.
+            log.warning("could not signal cancellation of task %s", row["id"])
+    publish_status(row)
+    return task_doc(row)
+
+
+def result(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
+    """The result and presigned artifact URLs of a succeeded task; 409 otherwise."""
+    res = resources()
+    row = owned(task_id, principal)
+    if row["status"] != "succeeded":
+        raise TaskNotSucceeded(f"The task is {row['status']}; only a succeeded task has a result.")
+    ttl = res.settings.result_url_ttl_s
+    expires_at = (datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl)).isoformat()
+    artifacts = [
+        {
+            "name": art["name"],
+            "size": art.get("size"),
+            "content_type": art.get("content_type"),
+            "url": res.storage.presigned_get(art["key"], ttl, filename=art["name"]),
+            "expires_at": expires_at.replace("+00:00", "Z"),
+        }
+        for art in (row.get("artifacts") or [])
+    ]
+    return {"task_id": str(row["id"]), "result": row.get("result"), "artifacts": artifacts}

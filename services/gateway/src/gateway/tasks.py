@@ -1,0 +1,92 @@
+"""``/v1/tasks``: create, read, list, cancel tasks and fetch their results."""
+
+from __future__ import annotations
+
+import uuid
+
+from backdrop_common import taskstore
+from backdrop_common.tokens import current_principal, require_auth
+from flask import Blueprint, Response, jsonify, request
+
+from gateway import schemas, taskops
+from gateway.apidoc import operation
+from gateway.deps import resources
+
+bp = Blueprint("tasks", __name__)
+IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-255 chars)."),)
+
+
+@bp.post("/v1/tasks")
+@operation(
+    tag="tasks",
+    body=schemas.TaskCreateSchema,
+    headers=IDEMPOTENCY_HEADER,
+    responses={
+        201: schemas.TaskCreatedSchema,
+        200: schemas.TaskCreatedSchema,
+        400: None,
+        413: None,
+        422: None,
+        429: None,
+        503: None,
+    },
+)
+@require_auth()
+def create_task() -> tuple[Response, int]:
+    """Create a task and get its upload instructions."""
+    key = taskops.idempotency_key()
+    data = schemas.load(schemas.TaskCreateSchema(), taskops.json_body())
+    task, upload, created = taskops.create(current_principal(), data, key)
+    return jsonify(task=task, upload=upload), 201 if created else 200
+
+
+@bp.get("/v1/tasks")
+@operation(
+    tag="tasks",
+    query=schemas.TaskListQuerySchema,
+    responses={200: schemas.TaskListSchema, 400: None},
+)
+@require_auth()
+def list_tasks() -> Response:
+    """List your tasks, newest first (cursor pagination)."""
+    # An empty value (``?status=``) means "not given", as clients build such URLs.
+    args = {name: value for name, value in request.args.items() if value != ""}
+    query = schemas.load(schemas.TaskListQuerySchema(), args)
+    rows, next_cursor = taskstore.list_tasks(
+        resources().db,
+        current_principal().user_id,
+        status=query.get("status"),
+        limit=query["limit"],
+        cursor=query.get("cursor"),
+    )
+    return jsonify(items=[taskops.task_doc(row) for row in rows], next_cursor=next_cursor)
+
+
+@bp.get("/v1/tasks/<uuid:task_id>")
+@operation(tag="tasks", path=("task_id",), responses={200: schemas.TaskSchema, 404: None})
+@require_auth()
+def get_task(task_id: uuid.UUID) -> Response:
+    """Get one task (with live progress)."""
+    return jsonify(taskops.task_doc(taskops.owned(task_id, current_principal())))
+
+
+@bp.post("/v1/tasks/<uuid:task_id>/cancel")
+@operation(
+    tag="tasks",
+    path=("task_id",),
+    responses={202: schemas.TaskEnvelopeSchema, 404: None, 409: None},
+)
+@require_auth()
+def cancel_task(task_id: uuid.UUID) -> tuple[Response, int]:
+    """Cancel a task (at once unless running; then the worker is told to stop)."""
+    return jsonify(task=taskops.cancel(task_id, current_principal())), 202
+
+
+@bp.get("/v1/tasks/<uuid:task_id>/result")
+@operation(
+    tag="tasks", path=("task_id",), responses={200: schemas.ResultSchema, 404: None, 409: None}
+)
+@require_auth()
+def task_result(task_id: uuid.UUID) -> Response:
+    """Get the result of a succeeded task, with presigned artifact URLs."""
+    return jsonify(taskops.result(task_id, current_principal()))

@@ -1,0 +1,246 @@
+"""Fixtures: a gateway app on real PostgreSQL/Redis/S3, tokens from the test issuer, and a
+stub upload service (the e2e suite runs the real chain)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from backdrop_testing.plugin import LiveServer
+from backdrop_testing.tokens import TokenMinter
+from flask import Flask, Response, jsonify, request
+from flask.testing import FlaskClient
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+
+
+@dataclass
+class Upstream:
+    """A stub upstream service recording what reached it."""
+
+    url: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def stub_upload_app(calls: list[dict[str, Any]]) -> Flask:
+    """Serves the upload service's routes the gateway uses, echoing what it received."""
+    app = Flask("stub-upload")
+
+    def record() -> dict[str, Any]:
+        body = request.get_data()
+        entry = {
+            "method": request.method,
+            "path": request.full_path.rstrip("?"),
+            "headers": dict(request.headers),
+            "size": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        calls.append(entry)
+        return entry
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.post("/internal/tasks/<task_id>/upload-instructions")
+    def instructions(task_id: str) -> Response:
+        record()
+        return jsonify(
+            upload={
+                "method": "POST",
+                "url": "http://s3.invalid/bucket",
+                "fields": {"key": f"k/{task_id}"},
+                "expires_at": "2030-01-01T00:00:00Z",
+                "stream_url": f"/v1/tasks/{task_id}/content",
+            }
+        )
+
+    @app.route("/v1/tasks/<task_id>/<action>", methods=["POST", "PUT"])
+    @app.route("/task/upload/<task_id>", methods=["POST"], defaults={"action": "seed"})
+    def echo(task_id: str, action: str) -> Response:
+        entry = record()
+        resp = Response(
+            json.dumps({"task": {"id": task_id}, "echo": entry}),
+            status=202,
+            mimetype="application/json",
+        )
+        resp.headers["X-Upstream"] = "upload"
+        resp.headers.add("Set-Cookie", "a=1")
+        resp.headers.add("Set-Cookie", "b=2")
+        return resp
+
+    return app
+
+
+@pytest.fixture(scope="session")
+def _upload_server() -> Iterator[Upstream]:
+    calls: list[dict[str, Any]] = []
+    server = LiveServer(stub_upload_app(calls))
+    yield Upstream(server.url, calls)
+    server.stop()
+
+
+@pytest.fixture
+def upload_stub(_upload_server: Upstream) -> Upstream:
+    """A running stub of the upload service (its call log emptied for each test)."""
+    _upload_server.calls.clear()
+    return _upload_server
+
+
+@pytest.fixture(scope="session")
+def upload_url(
+    infra_env: dict[str, str], token_minter: TokenMinter, _upload_server: Upstream
+) -> Iterator[str]:
+    """The real upload service on a live server (the stub if it cannot be imported)."""
+    try:
+        from upload_service.app import create_app as create_upload_app
+        from upload_service.settings import UploadSettings
+    except ImportError:
+        yield _upload_server.url
+        return
+    upload_settings = UploadSettings(
+        env="test",
+        database_url=infra_env["BACKDROP_DATABASE_URL"],
+        redis_url=infra_env["BACKDROP_REDIS_URL"],
+        s3_endpoint_url=infra_env["BACKDROP_S3_ENDPOINT_URL"],
+        s3_bucket="gateway-tests",
+        auth_url=token_minter.base_url,  # type: ignore[attr-defined]
+        public_url="http://gateway.test",
+    )
+    server = LiveServer(create_upload_app(upload_settings))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def settings(
+    infra_env: dict[str, str], token_minter: TokenMinter, upload_url: str, redis_client: Any
+) -> GatewaySettings:
+    """Gateway settings on this session's servers (Redis flushed per test)."""
+    return GatewaySettings(
+        env="test",
+        database_url=infra_env["BACKDROP_DATABASE_URL"],
+        redis_url=infra_env["BACKDROP_REDIS_URL"],
+        s3_endpoint_url=infra_env["BACKDROP_S3_ENDPOINT_URL"],
+        s3_bucket="gateway-tests",
+        auth_url=token_minter.base_url,  # type: ignore[attr-defined]
+        upload_url=upload_url,
+        sse_keepalive_s=0.5,
+        sse_block_ms=200,
+        sse_max_duration_s=20,
+        max_unfinished_tasks=20,
+    )
+
+
+@pytest.fixture
+def make_app(settings: GatewaySettings) -> Callable[..., Flask]:
+    """Factory: a gateway app with ``settings`` changed by keyword arguments."""
+
+    def make(**changes: Any) -> Flask:
+        app = create_app(settings.model_copy(update=changes))
+        app.testing = True
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The gateway app."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the gateway."""
+    return app.test_client()
+
+
+class Api:
+    """A signed-in user calling the gateway through the test client."""
+
+    def __init__(self, client: FlaskClient, minter: TokenMinter) -> None:
+        self.client = client
+        self.user_id = uuid.uuid4()
+        self.token = minter.mint(self.user_id)
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """Any request with this user's token."""
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.call("POST", path, **kw)
+
+    def create(self, **fields: Any) -> Any:
+        """``POST /v1/tasks`` with a valid body, ``fields`` overriding it."""
+        headers = fields.pop("headers", {})
+        return self.post("/v1/tasks", json=task_body(**fields), headers=headers)
+
+    def new_task(self, **fields: Any) -> dict[str, Any]:
+        """Create a task and return its document (asserting 201)."""
+        resp = self.create(**fields)
+        assert resp.status_code == 201, resp.get_data(as_text=True)
+        doc: dict[str, Any] = resp.get_json()["task"]
+        return doc
+
+
+def task_body(**fields: Any) -> dict[str, Any]:
+    """A valid task creation body with ``fields`` overriding it."""
+    body: dict[str, Any] = {
+        "processor": "checksum",
+        "filename": "input.bin",
+        "size": 1234,
+        "content_type": "application/octet-stream",
+    }
+    body.update(fields)
+    return body
+
+
+@pytest.fixture
+def make_api(client: FlaskClient, token_minter: TokenMinter) -> Callable[[], Api]:
+    """Factory: a new user (own id and token) on the gateway."""
+    return lambda: Api(client, token_minter)
+
+
+@pytest.fixture
+def api(make_api: Callable[[], Api]) -> Api:
+    """A signed-in user."""
+    return make_api()
+
+
+@pytest.fixture
+def db(settings: GatewaySettings) -> Iterator[Any]:
+    """The task database (to drive tasks through states the way other services would)."""
+    from backdrop_common.db import Database
+
+    database = Database(settings.database_url)
+    yield database
+    database.close()
+
+
+def start_running(db: Any, task_id: str, worker: str = "w1") -> dict[str, Any]:
+    """Move a new task to ``running`` as upload and a worker would."""
+    from backdrop_common import taskstore
+
+    assert taskstore.mark_queued(db, task_id) is not None
+    row = taskstore.claim(db, task_id, worker, 60)
+    assert row is not None
+    return row
+
+
+def succeed(db: Any, task_id: str, result: Any, artifacts: list[dict[str, Any]]) -> None:
+    """Move a new task through to ``succeeded``."""
+    from backdrop_common import taskstore
+
+    start_running(db, task_id)
+    assert taskstore.mark_succeeded(db, task_id, "w1", result, artifacts) is not None

@@ -1,0 +1,98 @@
+"""``/openapi.json``, ``/docs`` and the health endpoints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Flask
+
+
+def spec_of(client: Any) -> dict[str, Any]:
+    resp = client.get("/openapi.json")
+    assert resp.status_code == 200 and resp.mimetype == "application/json"
+    doc: dict[str, Any] = resp.get_json()
+    return doc
+
+
+def test_openapi_is_valid(client: Any) -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    spec = spec_of(client)
+    assert spec["openapi"].startswith("3.1")
+    validator.validate(spec)
+
+
+def test_every_route_is_documented(app: Flask, client: Any) -> None:
+    paths = spec_of(client)["paths"]
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        if "<path:" in rule.rule:  # forwarded auth: the concrete auth routes are listed
+            assert any(p.startswith("/v1/auth/") for p in paths)
+            continue
+        path = FlaskPlugin.flaskpath2openapi(rule.rule)
+        assert path in paths, path
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            assert method.lower() in paths[path], (method, path)
+
+
+def test_spec_content(client: Any) -> None:
+    spec = spec_of(client)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "code", "errors"} <= set(problem["properties"])
+    create = spec["paths"]["/v1/tasks"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/TaskCreate"}
+    required = spec["components"]["schemas"]["TaskCreate"]["required"]
+    assert set(required) == {"processor", "filename", "size", "content_type"}
+    assert set(create["responses"]) >= {"200", "201", "400", "401", "413", "422", "429", "503"}
+    error = create["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Problem"}
+    assert create["security"] == [{"bearerAuth": []}]
+    listing = spec["paths"]["/v1/tasks"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"status", "limit", "cursor"}
+    assert spec["paths"]["/v1/auth/login"]["post"]["security"] == []
+    for path in ("/v1/auth/register", "/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/me"):
+        assert path in spec["paths"]
+    events = spec["paths"]["/v1/tasks/{task_id}/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"]
+    operation_ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_docs_page_is_self_contained(client: Any) -> None:
+    resp = client.get("/docs")
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    html = resp.get_data(as_text=True)
+    assert "/v1/tasks/{task_id}/events" in html and "TaskCreate" in html
+    assert "<script" not in html
+    external = re.findall(r'(?:src|href)="(https?:[^"]+)"', html)
+    assert external == []
+
+
+def test_healthz_and_metrics(client: Any) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    client.get("/v1/processors")
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "backdrop_http_requests_total" in metrics.get_data(as_text=True)
+
+
+def test_readyz_checks_every_dependency(client: Any) -> None:
+    resp = client.get("/readyz")
+    assert resp.status_code == 200, resp.get_json()
+    doc = resp.get_json()
+    assert doc["status"] == "ready"
+    assert set(doc["checks"]) == {"postgres", "redis", "auth", "upload"}
+
+
+def test_readyz_fails_when_upload_is_down(make_app: Any) -> None:
+    resp = make_app(upload_url="http://127.0.0.1:9").test_client().get("/readyz")
+    assert resp.status_code == 503
+    doc = resp.get_json()
+    assert doc["checks"]["upload"].startswith("error") and doc["checks"]["postgres"] == "ok"
+    assert "127.0.0.1" not in resp.get_data(as_text=True)
