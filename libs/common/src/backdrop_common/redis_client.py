@@ -5,17 +5,23 @@ from __future__ import annotations
 import redis
 
 
-def redis_from_url(url: str, *, socket_timeout: float | None = 5.0) -> redis.Redis:
-    """A decoded-responses Redis client for ``url``.
+def redis_from_url(
+    url: str, *, socket_timeout: float | None = 5.0, max_connections: int = 100
+) -> redis.Redis:
+    """A decoded-responses Redis client for ``url`` whose pool waits for a free connection.
 
-    ``socket_timeout=None`` suits clients that block on XREAD/pub-sub for longer.
+    redis-py's default pool raises "Too many connections" once ``max_connections`` are in
+    use; under gevent a burst of requests (or hundreds of open event streams) reaches that,
+    so callers wait up to 5 s for a connection instead. ``socket_timeout=None`` suits
+    clients that block on XREAD/pub-sub for longer.
     """
-    client: redis.Redis = redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=5,
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=socket_timeout,
         health_check_interval=30,
-        retry_on_timeout=False,
     )
-    return client
+    return redis.Redis(connection_pool=pool)

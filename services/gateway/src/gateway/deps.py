@@ -7,8 +7,9 @@ from typing import Any
 
 import requests
 from backdrop_common.db import Database
+from backdrop_common.redis_client import redis_from_url
 from flask import Flask, current_app
-from redis import BlockingConnectionPool, Redis
+from redis import Redis
 from requests.adapters import HTTPAdapter
 
 from gateway.settings import GatewaySettings
@@ -47,34 +48,18 @@ def _session() -> requests.Session:
     return session
 
 
-def _redis(url: str, max_connections: int, socket_timeout: float) -> Redis:
-    """A Redis client whose pool waits for a free connection instead of failing.
-
-    redis-py's default pool raises "Too many connections" past 100; under gevent a burst
-    of requests (or hundreds of open event streams) easily exceeds that.
-    """
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        decode_responses=True,
-        socket_connect_timeout=2.0,
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
-    )
-    return Redis(connection_pool=pool)
-
-
 def init_app(app: Flask, settings: GatewaySettings) -> Resources:
     """Create the resources for ``app`` and register them."""
     res = Resources(
         settings=settings,
         db=Database(settings.database_url, maxconn=settings.db_pool_max),
-        redis=_redis(settings.redis_url, settings.redis_pool_max, 5.0),
+        redis=redis_from_url(settings.redis_url, max_connections=settings.redis_pool_max),
         # One connection per open event stream, parked in XREAD BLOCK for up to
         # sse_block_ms: the socket timeout must outlast it.
-        stream_redis=_redis(
-            settings.redis_url, settings.sse_max_streams, settings.sse_block_ms / 1000 + 5
+        stream_redis=redis_from_url(
+            settings.redis_url,
+            max_connections=settings.sse_max_streams,
+            socket_timeout=settings.sse_block_ms / 1000 + 5,
         ),
         http=_session(),
     )
