@@ -108,9 +108,21 @@ def test_resume_with_last_event_id_misses_nothing(api: Any, db: Any, redis_clien
             url = f"/v1/tasks/{task['id']}/events?last_event_id={ids[1]}"
             resp = api.get(url, buffered=False)
         messages = collect(resp)
-        # The snapshot keeps the client's cursor, then everything after it, in order.
-        assert messages[0]["id"] == ids[1] and messages[0]["data"]["status"] == "succeeded"
-        assert [m["id"] for m in messages[1:]] == [*ids[2:], final]
+        # No snapshot on resume: everything after the client's id, in order, ending terminal.
+        assert [m["id"] for m in messages] == [*ids[2:], final]
+        assert messages[-1]["data"]["status"] == "succeeded"
+
+
+def test_resume_of_finished_task_with_nothing_newer_ends_on_final_state(
+    api: Any, db: Any, redis_client: Any
+) -> None:
+    task = api.new_task()
+    start_running(db, task["id"])
+    row = taskstore.mark_succeeded(db, task["id"], "w1", {}, [])
+    final = events.append_event(redis_client, task["id"], "status", taskstore.task_json(row))
+    messages = collect(open_stream(api, task["id"], **{"Last-Event-ID": final}))
+    assert len(messages) == 1
+    assert messages[0]["id"] == final and messages[0]["data"]["status"] == "succeeded"
 
 
 def test_fresh_connection_starts_after_the_latest_event(

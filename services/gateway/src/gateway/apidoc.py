@@ -45,6 +45,7 @@ def operation(
     path: tuple[str, ...] = (),
     headers: tuple[tuple[str, str], ...] = (),
     auth: bool = True,
+    body_required: bool = True,
 ) -> Callable[[F], F]:
     """Attach OpenAPI metadata to a view (errors listed by status get the problem schema)."""
 
@@ -52,6 +53,7 @@ def operation(
         "tag": tag,
         "responses": responses,
         "body": body,
+        "body_required": body_required,
         "query": query,
         "path": path,
         "headers": headers,
@@ -97,7 +99,8 @@ def _response(status: int, spec: Response) -> dict[str, Any]:
         return {"description": "No content" if status == 204 else "Success"}
     if isinstance(spec, tuple):
         media, description = spec
-        return {"description": description, "content": _content(media, {"type": "string"})}
+        shape = "object" if media == "application/json" else "string"
+        return {"description": description, "content": _content(media, {"type": shape})}
     return {"description": spec.__doc__ or "Success", "content": _content("application/json", spec)}
 
 
@@ -136,14 +139,16 @@ def build_operation(
     if params:
         op["parameters"] = params
     body = meta["body"]
+    # An optional body (logout, upload-complete): sending none at all is valid too.
+    required = bool(meta.get("body_required", True))
     if isinstance(body, tuple):
         op["requestBody"] = {
-            "required": True,
+            "required": required,
             "content": _content(body[0], {"type": "string", "format": "binary"}),
             "description": body[1],
         }
     elif body is not None:
-        op["requestBody"] = {"required": True, "content": _content("application/json", body)}
+        op["requestBody"] = {"required": required, "content": _content("application/json", body)}
     responses = dict(meta["responses"])
     if meta["auth"]:
         responses.setdefault(401, None)

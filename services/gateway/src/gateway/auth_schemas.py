@@ -13,33 +13,47 @@ from gateway.schemas import (
     safe_text,
 )
 
+# The limits below mirror what the auth service enforces, so the spec tells clients (and
+# the fuzzer) the truth; auth stays the one that validates.
+USERNAME_PATTERN = "^[A-Za-z0-9_.-]{3,32}$"
+
 
 class RegisterSchema(Schema):
     """Body of ``POST /v1/auth/register``."""
 
-    email = fields.Email(required=True)
-    username = fields.String(required=True)
-    password = fields.String(required=True, load_only=True)
-    name = fields.String()
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    username = fields.String(required=True, validate=validate.Regexp(USERNAME_PATTERN))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=256)
+    )
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
 
 
 class LoginSchema(Schema):
     """Body of a login (``identifier`` = email or username)."""
 
-    identifier = fields.String(required=True)
-    password = fields.String(required=True, load_only=True)
+    identifier = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=256)
+    )
 
 
 class RefreshSchema(Schema):
     """Body of ``POST /v1/auth/refresh``."""
 
-    refresh_token = fields.String(required=True)
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
 
 
 class LogoutSchema(Schema):
-    """Body of ``POST /v1/auth/logout``."""
+    """Body of ``POST /v1/auth/logout`` (optional: the caller's own session always ends)."""
 
-    refresh_token = fields.String()
+    refresh_token = fields.String(allow_none=True, validate=validate.Length(min=1, max=512))
+
+
+class JwksSchema(Schema):
+    """The public signing keys (RFC 7517 JWK Set)."""
+
+    keys = fields.List(fields.Dict(), required=True)
 
 
 class TokenSchema(Schema):

@@ -15,6 +15,18 @@ from gateway.deps import resources
 log = logging.getLogger("gateway.clients")
 
 
+def _post_retrying_once(
+    http: requests.Session, url: str, headers: dict[str, str], timeout: tuple[float, float]
+) -> requests.Response:
+    # A pooled keep-alive connection that the upload service has just closed fails with a
+    # connection error; asking for instructions again is idempotent, so retry once.
+    try:
+        return http.post(url, headers=headers, timeout=timeout, allow_redirects=False)
+    except requests.ConnectionError as exc:
+        log.info("upload instructions: retrying after %s", type(exc).__name__)
+        return http.post(url, headers=headers, timeout=timeout, allow_redirects=False)
+
+
 def upload_instructions(task_id: uuid.UUID | str, token: str) -> dict[str, Any] | None:
     """Ask the upload service how the client should send the bytes of ``task_id``.
 
@@ -27,7 +39,7 @@ def upload_instructions(task_id: uuid.UUID | str, token: str) -> dict[str, Any] 
     timeout = (res.settings.forward_connect_timeout_s, res.settings.internal_timeout_s)
     detail = "The upload service is not reachable; retry with the same Idempotency-Key."
     try:
-        resp = res.http.post(url, headers=headers, timeout=timeout, allow_redirects=False)
+        resp = _post_retrying_once(res.http, url, headers, timeout)
     except requests.RequestException as exc:
         log.warning("upload instructions failed: %s", type(exc).__name__)
         raise Unavailable(detail) from exc

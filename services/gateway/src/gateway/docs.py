@@ -58,7 +58,11 @@ _AUTH_ROUTES: list[tuple[str, str, str, dict[str, Any]]] = [
         "/v1/auth/logout",
         "post",
         "Sign out: the access token stops working at once.",
-        {"body": auth_schemas.LogoutSchema, "responses": {204: None, 503: None}},
+        {
+            "body": auth_schemas.LogoutSchema,
+            "body_required": False,
+            "responses": {204: None, 400: None, 503: None},
+        },
     ),
     (
         "/v1/auth/me",
@@ -82,6 +86,7 @@ def _extra(spec: APISpec) -> None:
     """Routes the gateway serves without its own view metadata: forwarded auth, health."""
     for path, method, summary, meta in _AUTH_ROUTES:
         full = {"tag": "auth", "query": None, "path": (), "headers": (), "body": None, "auth": True}
+        full["body_required"] = True
         full.update(meta)
 
         def view() -> None: ...

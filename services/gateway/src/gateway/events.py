@@ -7,10 +7,11 @@ thread or a process, so a few hundred browsers would exhaust the gateway. Under
 each stream is a cheap greenlet parked on its Redis socket, and redis-py, requests and
 psycopg2 (patched by psycogreen in ``post_fork``) all yield instead of blocking the worker.
 
-The stream: first the current state (a ``status`` event whose id is the newest log id, or
-the client's own Last-Event-ID when it resumes, so the cursor never skips unsent events),
-then every logged event after that cursor, ``: keep-alive`` comments while idle, and the end
-after a terminal status.
+The stream: on a fresh connection, first the current state (a ``status`` event whose id is
+the newest log id); on a resumed one (Last-Event-ID), no snapshot but every logged event after
+the client's id, in order, so nothing is missed and nothing arrives out of order. Then live
+events, ``: keep-alive`` comments while idle, and the end after a terminal status (when a
+finished task's log has nothing newer, its final state closes the stream).
 """
 
 from __future__ import annotations
@@ -65,10 +66,13 @@ def _stream(
     started = last_write = time.monotonic()
     SSE_STREAMS.inc()
     try:
-        yield "retry: 2000\n" + sse(cursor, "status", doc)
         finished = doc["status"] in TERMINAL
-        if finished and not resumed:
-            return
+        if resumed:
+            yield "retry: 2000\n\n"
+        else:
+            yield "retry: 2000\n" + sse(cursor, "status", doc)
+            if finished:
+                return
         while time.monotonic() - started < settings.sse_max_duration_s:
             idle = time.monotonic() - last_write
             # A finished task's log is complete: read what is left without blocking.
@@ -87,6 +91,8 @@ def _stream(
                 last_write = time.monotonic()
                 continue
             if finished:
+                # The log holds nothing newer (or has expired): end on the final state.
+                yield sse(cursor, "status", doc)
                 return
             if time.monotonic() - last_write >= keepalive:
                 yield ": keep-alive\n\n"

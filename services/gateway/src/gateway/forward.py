@@ -12,7 +12,7 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import requests
 from backdrop_common.errors import NotFound, Unavailable
@@ -20,7 +20,7 @@ from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, g, request
 from prometheus_client import Counter
 
-from gateway import schemas, taskops
+from gateway import auth_schemas, schemas, taskops
 from gateway.apidoc import operation
 from gateway.deps import resources
 
@@ -153,7 +153,13 @@ def _unlimited() -> None:
     request.max_content_length = resources().settings.max_upload_bytes + 1024 * 1024
 
 
-@bp.route("/v1/auth/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+# OPTIONS is forwarded too: Flask's automatic answer would advertise this catch-all's
+# methods in ``Allow`` instead of the ones the auth route really takes.
+@bp.route(
+    "/v1/auth/<path:path>",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    provide_automatic_options=False,
+)
 def auth_proxy(path: str) -> Response:
     """Forward an auth request (register, login, refresh, logout, me) to the auth service."""
     if not _AUTH_PATH.match(path):
@@ -162,10 +168,22 @@ def auth_proxy(path: str) -> Response:
 
 
 @bp.get("/.well-known/jwks.json")
-@operation(tag="auth", auth=False, responses={200: ("application/json", "The JWKS"), 503: None})
+@operation(tag="auth", auth=False, responses={200: auth_schemas.JwksSchema, 503: None})
 def jwks() -> Response:
     """The public keys that verify access tokens."""
     return forward(resources().settings.auth_url, "/.well-known/jwks.json", "auth")
+
+
+# 400: a malformed multipart form; 409: the task was cancelled or expired before the bytes came.
+UPLOAD_RESPONSES: dict[int, Any] = {
+    202: schemas.TaskEnvelopeSchema,
+    400: None,
+    404: None,
+    409: None,
+    413: None,
+    422: None,
+    503: None,
+}
 
 
 def _to_upload(task_id: uuid.UUID) -> Response:
@@ -179,7 +197,16 @@ def _to_upload(task_id: uuid.UUID) -> Response:
     tag="uploads",
     path=("task_id",),
     body=schemas.UploadCompleteSchema,
-    responses={202: schemas.TaskEnvelopeSchema, 404: None, 422: None, 503: None},
+    body_required=False,
+    responses={
+        202: schemas.TaskEnvelopeSchema,
+        400: None,
+        404: None,
+        409: None,
+        413: None,
+        422: None,
+        503: None,
+    },
 )
 @require_auth()
 def upload_complete(task_id: uuid.UUID) -> Response:
@@ -192,7 +219,7 @@ def upload_complete(task_id: uuid.UUID) -> Response:
     tag="uploads",
     path=("task_id",),
     body=("application/octet-stream", "The file's bytes"),
-    responses={202: schemas.TaskEnvelopeSchema, 404: None, 413: None, 422: None, 503: None},
+    responses=UPLOAD_RESPONSES,
 )
 @require_auth()
 def upload_content(task_id: uuid.UUID) -> Response:
@@ -206,7 +233,7 @@ def upload_content(task_id: uuid.UUID) -> Response:
     tag="seed aliases",
     path=("task_id",),
     body=("application/octet-stream", "Raw bytes, or multipart/form-data with field 'file'"),
-    responses={202: schemas.TaskEnvelopeSchema, 404: None, 413: None, 422: None, 503: None},
+    responses=UPLOAD_RESPONSES,
 )
 @require_auth()
 def seed_upload(task_id: uuid.UUID) -> Response:

@@ -72,25 +72,29 @@ class TaskErrorSchema(Schema):
 
 
 class TaskSchema(Schema):
-    """The ``Task`` document."""
+    """The ``Task`` document (every API.md field is always present)."""
 
-    id = fields.UUID()
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    processor = fields.String()
-    params = fields.Dict()
-    filename = fields.String()
-    size = fields.Integer(metadata={"format": "int64"})
-    content_type = fields.String()
-    sha256 = fields.String(allow_none=True)
-    progress = fields.Nested(ProgressSchema)
-    attempts = fields.Integer()
-    cancel_requested = fields.Boolean()
-    error = fields.Nested(TaskErrorSchema, allow_none=True)
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    queued_at = fields.DateTime(allow_none=True)
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
+    id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    processor = fields.String(required=True)
+    params = fields.Dict(required=True)
+    filename = fields.String(required=True)
+    size = fields.Integer(required=True, metadata={"format": "int64"})
+    content_type = fields.String(required=True)
+    sha256 = fields.String(required=True, allow_none=True)
+    progress = fields.Nested(ProgressSchema, required=True)
+    attempts = fields.Integer(required=True)
+    cancel_requested = fields.Boolean(required=True)
+    error = fields.Nested(TaskErrorSchema, required=True, allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    queued_at = fields.DateTime(required=True, allow_none=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    # Beyond the API.md contract (clients may ignore them):
+    max_attempts = fields.Integer()
+    upload_expires_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
 
 
 class PartUrlSchema(Schema):
@@ -188,11 +192,11 @@ class ProcessorListSchema(Schema):
 class ProblemSchema(Schema):
     """RFC 9457 problem details (``application/problem+json``)."""
 
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
-    code = fields.String()
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(required=True)
     errors = fields.Dict(metadata={"description": "Field → messages (validation errors)."})
 
 
