@@ -1,0 +1,243 @@
+"""(a) API latency and throughput: wrk on /healthz (baseline) and on authenticated reads.
+
+wrk is Debian's ``wrk`` package (installed with apt-get when missing). A Lua script sets the
+Authorization header and prints the summary as one JSON line. When wrk cannot be had, a Python
+thread-pool load generator does the same job (its figures are lower: it is the bottleneck).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from apiclient import User
+from report import Report, Row, percentile
+
+LUA = r"""
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,'
+    .. '"p99_us":%d,"max_us":%d,"mean_us":%.1f,"status_errors":%d,"connect_errors":%d,'
+    .. '"read_errors":%d,"write_errors":%d,"timeouts":%d}\n',
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    route: str
+    tool: str
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    raw: dict[str, Any]
+
+    @property
+    def rps(self) -> float:
+        """Requests per second."""
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+
+def ensure_wrk(report: Report) -> str | None:
+    """Path of wrk, installing Debian's package if needed; None (and a note) if impossible."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("bench: wrk missing; trying apt-get install wrk", flush=True)
+    try:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=180)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env, timeout=180)
+    except (OSError, subprocess.SubprocessError) as exc:
+        report.note(
+            f"apt-get could not install wrk ({exc}); API figures come from the Python "
+            "thread-pool load generator, which saturates long before the gateway does"
+        )
+        return None
+    return shutil.which("wrk")
+
+
+def run_wrk(
+    wrk: str, url: str, route: str, token: str | None, seconds: float, threads: int, conns: int
+) -> LoadResult:
+    """One wrk run against ``url``; the Lua script's JSON line gives the figures."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(LUA)
+        script = fh.name
+    try:
+        env = {**os.environ, "BENCH_TOKEN": token or ""}
+        done = subprocess.run(
+            [
+                wrk,
+                f"-t{threads}",
+                f"-c{conns}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=seconds + 60,
+        )
+    finally:
+        Path(script).unlink(missing_ok=True)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {done.stdout[-500:]} {done.stderr[-500:]}")
+    raw = json.loads(line[len("BENCHJSON ") :])
+    errors = sum(
+        raw[k]
+        for k in ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")
+    )
+    return LoadResult(
+        route,
+        "wrk",
+        int(raw["requests"]),
+        raw["duration_us"] / 1e6,
+        raw["p50_us"] / 1000,
+        raw["p99_us"] / 1000,
+        errors,
+        raw,
+    )
+
+
+def run_python(url: str, route: str, token: str | None, seconds: float, conns: int) -> LoadResult:
+    """Fallback: ``conns`` threads, each a keep-alive session looping GETs for ``seconds``."""
+    latencies: list[list[float]] = [[] for _ in range(conns)]
+    errors = [0] * conns
+    stop_at = time.monotonic() + seconds
+
+    def loop(n: int) -> None:
+        http = requests.Session()
+        if token:
+            http.headers["Authorization"] = f"Bearer {token}"
+        while time.monotonic() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                ok = http.get(url, timeout=10).status_code < 400
+            except requests.RequestException:
+                ok = False
+            latencies[n].append(time.perf_counter() - t0)
+            errors[n] += 0 if ok else 1
+
+    started = time.monotonic()
+    pool = [threading.Thread(target=loop, args=(n,)) for n in range(conns)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.monotonic() - started
+    flat = [x for xs in latencies for x in xs]
+    return LoadResult(
+        route,
+        "python-threads",
+        len(flat),
+        elapsed,
+        (percentile(flat, 50) or 0) * 1000,
+        (percentile(flat, 99) or 0) * 1000,
+        sum(errors),
+        {},
+    )
+
+
+def probe_failure(url: str, token: str | None) -> str:
+    """One request to show what a failing route answers (for the problem report)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        resp = requests.get(url, headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        return f"probe: {type(exc).__name__}: {exc}"
+    return f"probe: HTTP {resp.status_code} {resp.text[:200]!r}"
+
+
+def bench_api(
+    report: Report,
+    base_url: str,
+    user: User,
+    task_id: str,
+    seconds: float,
+    threads: int,
+    conns: int,
+) -> None:
+    """Load /healthz, GET /v1/tasks/{id} and GET /v1/tasks?limit=20; add rows to ``report``."""
+    wrk = ensure_wrk(report)
+    routes = [
+        ("GET /healthz", f"{base_url}/healthz", None),
+        ("GET /v1/tasks/{id}", f"{base_url}/v1/tasks/{task_id}", user.token),
+        ("GET /v1/tasks?limit=20", f"{base_url}/v1/tasks?limit=20", user.token),
+    ]
+    results: list[LoadResult] = []
+    for route, url, token in routes:
+        print(f"bench: (a) {route} for {seconds:.0f}s, {conns} connections", flush=True)
+        if wrk:
+            result = run_wrk(wrk, url, route, token, seconds, threads, conns)
+        else:
+            result = run_python(url, route, token, seconds, conns)
+        results.append(result)
+        if result.errors:
+            report.problem(
+                f"(a) {route}: {result.errors} errors of {result.requests} requests under "
+                f"load ({result.raw or 'python'}); {probe_failure(url, token)}"
+            )
+        time.sleep(1)
+    base = results[0]
+    report.details["api"] = {
+        "tool": base.tool,
+        "threads": threads,
+        "connections": conns,
+        "seconds": seconds,
+        "runs": [r.__dict__ | {"rps": r.rps} for r in results],
+    }
+    label = "GET /healthz, same gunicorn"
+    for r in results:
+        is_base = r is base
+        report.add(
+            Row(
+                "a api",
+                f"{r.route} req/s",
+                r.rps,
+                "req/s",
+                None if is_base else base.rps,
+                "(this is the baseline)" if is_base else label,
+            )
+        )
+        for name, value, base_value in (
+            ("p50", r.p50_ms, base.p50_ms),
+            ("p99", r.p99_ms, base.p99_ms),
+        ):
+            report.add(
+                Row(
+                    "a api",
+                    f"{r.route} {name}",
+                    value,
+                    "ms",
+                    None if is_base else base_value,
+                    "(this is the baseline)" if is_base else label,
+                )
+            )

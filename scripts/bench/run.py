@@ -1,0 +1,258 @@
+"""Backdrop benchmarks: figures and ratios against baselines measured in the same run.
+
+    .venv/bin/python scripts/bench/run.py [--quick] [--only a,b,c,d] [...]
+    make bench BENCH_ARGS=--quick
+
+Brings up its own throw-away stack (``scripts/stack.py up --profile e2e --fresh``: gateway on
+127.0.0.1:18080, 3 workers), measures
+
+  a. API: wrk on ``GET /healthz`` (baseline) vs ``GET /v1/tasks/{id}`` and
+     ``GET /v1/tasks?limit=20`` with a bearer token: req/s, p50/p99;
+  b. processing: N small checksum tasks via presigned POST vs hashlib on the same bytes;
+     tasks/s, time per task, queue latency;
+  c. streaming: ``PUT /v1/tasks/{id}/content`` of a generated body vs boto3 straight to S3,
+     and the RSS growth of the gateway and upload gunicorns while it runs;
+  d. SSE fan-out: 200 watchers of one task vs one watcher: finished_at -> terminal event,
+
+prints a table (figure, baseline, ratio, unit), writes ``.run/bench/results.json``, and
+always takes the stack down again. Default about 5 minutes on 2 cores; ``--quick`` about 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import apiclient
+import stackctl
+from load_api import bench_api
+from load_fanout import bench_fanout
+from load_processing import bench_processing
+from load_streaming import bench_streaming, delete_prefix, s3_client
+from report import Report, render_table, write_json
+
+RESULTS = stackctl.ROOT / ".run" / "bench" / "results.json"
+BUCKET = "backdrop"
+MiB = 1024 * 1024
+PHASES = ("a", "b", "d", "c")  # streaming last: its 512 MiB sits in the S3 stand-in's memory
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line; ``--quick`` changes only the defaults of the size options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true", help="about 1 minute instead of about 5")
+    p.add_argument("--only", default="a,b,c,d", help="phases to run, e.g. a,c (default all)")
+    p.add_argument("--api-seconds", type=float, help="wrk duration per route (10; quick 3)")
+    p.add_argument("--wrk-threads", type=int, default=2)
+    p.add_argument("--wrk-connections", type=int, default=32)
+    p.add_argument("--tasks", type=int, help="checksum tasks in (b) (200; quick 50)")
+    p.add_argument("--task-kib", type=int, default=64, help="size of each (b) task (64 KiB)")
+    p.add_argument("--stream-mib", type=int, help="body of (c) (512; quick 128)")
+    p.add_argument("--sse-clients", type=int, default=200, help="watchers in (d) (200)")
+    p.add_argument("--sse-mib", type=int, help="checksum input of (d) (64; quick 32)")
+    p.add_argument(
+        "--wait-for-stack",
+        type=float,
+        default=300.0,
+        help="seconds to wait for somebody else's e2e stack to stop before giving up (300)",
+    )
+    p.add_argument(
+        "--takeover",
+        action="store_true",
+        help="do not wait: restart the e2e stack even if somebody else's is running",
+    )
+    p.add_argument("--output", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.api_seconds = args.api_seconds or (3.0 if quick else 10.0)
+    args.tasks = args.tasks or (50 if quick else 200)
+    args.stream_mib = args.stream_mib or (128 if quick else 512)
+    args.sse_mib = args.sse_mib or (32 if quick else 64)
+    args.phases = [ph for ph in PHASES if ph in {x.strip() for x in args.only.split(",")}]
+    return args
+
+
+def _api_fixture(base_url: str) -> tuple[apiclient.User, str]:
+    """A user with 20 tasks (so ``?limit=20`` returns a full page) and one id to read."""
+    user = apiclient.new_user(base_url, "benchapi")
+    http = user.session()
+    ids = [
+        str(apiclient.create_task(http, user, 1024, filename=f"a{i}.bin")["task"]["id"])
+        for i in range(20)
+    ]
+    return user, ids[0]
+
+
+def run_phase(report: Report, name: str, title: str, body: Callable[[], object]) -> None:
+    """Run one phase; record 429/5xx answers (from the services' /metrics) and new log
+    warnings as evidence; a phase that raises is reported and the next one still runs."""
+    before = stackctl.request_counts()
+    logs = stackctl.log_sizes()
+    load = os.getloadavg()
+    t0 = time.monotonic()
+    try:
+        body()
+    except Exception as exc:
+        report.problem(f"({name}) {title} aborted: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+    elapsed = time.monotonic() - t0
+    after = stackctl.request_counts()
+    bad = stackctl.bad_requests(before, after)
+    lines = stackctl.new_log_lines(logs)
+    phase: dict[str, object] = {
+        "title": title,
+        "seconds": elapsed,
+        "loadavg_at_start": load,
+        "status_429_or_5xx": bad,
+        "responses": stackctl.served_between(before, after),
+        "log_warnings": lines,
+    }
+    report.details.setdefault("phases", {})[name] = phase
+    if apiclient.RETRIED_503:
+        report.note(
+            f"({name}) retried {len(apiclient.RETRIED_503)} POST /v1/tasks after 503 with the "
+            f"same Idempotency-Key: {apiclient.RETRIED_503[0]!r}"
+        )
+        apiclient.RETRIED_503.clear()
+    if apiclient.CONNECTION_RESETS:
+        report.note(
+            f"({name}) {len(apiclient.CONNECTION_RESETS)} client request(s) hit a reset "
+            f"connection and were re-sent: {apiclient.CONNECTION_RESETS[:3]}"
+        )
+        phase["client_connection_resets"] = list(apiclient.CONNECTION_RESETS)
+        apiclient.CONNECTION_RESETS.clear()
+    if bad:
+        report.problem(f"({name}) {title}: services answered {bad}")
+    if lines:
+        report.problem(
+            f"({name}) {title}: new warning/error log lines:\n    " + "\n    ".join(lines)
+        )
+    print(f"bench: ({name}) {title} took {elapsed:.1f}s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; exit status 0 when every phase ran (problems are reported, not fatal)."""
+    args = parse_args(argv)
+    report = Report()
+    started = time.monotonic()
+    started_at = datetime.now(UTC)
+    base_url = stackctl.GATEWAY
+
+    # SIGTERM (e.g. a CI timeout) must still take the stack down: turn it into an exception.
+    def _term(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _term)
+
+    report.details["loadavg_before"] = os.getloadavg()
+    busy = stackctl.supervisord_pid() is not None and not args.takeover
+    if busy and not stackctl.wait_until_free(args.wait_for_stack):
+        print(
+            "bench: somebody's e2e stack is still running; not taking it down. "
+            "Retry later or pass --takeover.",
+            file=sys.stderr,
+        )
+        return 2
+    moto_was_up = stackctl.s3_answers()
+    own_pid: int | None = None
+    stack_procs: list[tuple[int, str]] = []
+    teardown = "not started"
+    try:
+        t_up = time.monotonic()
+        own_pid = stackctl.up()
+        stack_procs = stackctl.stack_processes()
+        report.details["stack_up_seconds"] = time.monotonic() - t_up
+        phases: dict[str, tuple[str, Callable[[], object]]] = {}
+
+        def phase_a() -> None:
+            user, task_id = _api_fixture(base_url)
+            bench_api(
+                report,
+                base_url,
+                user,
+                task_id,
+                args.api_seconds,
+                args.wrk_threads,
+                args.wrk_connections,
+            )
+
+        phases["a"] = ("API latency/throughput (wrk)", phase_a)
+        phases["b"] = (
+            "processing throughput",
+            lambda: bench_processing(report, base_url, args.tasks, args.task_kib * 1024),
+        )
+        phases["d"] = (
+            "SSE fan-out",
+            lambda: bench_fanout(
+                report, base_url, args.sse_clients, args.sse_mib * MiB, stackctl.REDIS_URL
+            ),
+        )
+        phases["c"] = (
+            "streaming upload",
+            lambda: bench_streaming(report, base_url, args.stream_mib * MiB, stackctl.S3, BUCKET),
+        )
+        for name in args.phases:
+            title, body = phases[name]
+            if stackctl.supervisord_pid() != own_pid:
+                report.problem("the e2e stack was replaced by someone else; stopping the bench")
+                break
+            run_phase(report, name, title, body)
+    except KeyboardInterrupt as exc:
+        report.problem(f"interrupted ({exc})")
+    finally:
+        try:
+            s3 = s3_client(stackctl.S3)
+            removed = sum(
+                delete_prefix(s3, BUCKET, f"users/{u.user_id}/") for u in apiclient.CREATED_USERS
+            )
+            report.details["s3_objects_removed"] = removed
+        except Exception as exc:  # cleanup must not hide the results
+            report.note(f"could not remove the bench's objects from the S3 stand-in: {exc}")
+        t_down = time.monotonic()
+        teardown = stackctl.down(own_pid)
+        report.details["stack_down_seconds"] = time.monotonic() - t_down
+        leftovers = stackctl.still_alive(stack_procs)
+        if leftovers:
+            report.problem(f"processes of the stack still alive after teardown: {leftovers}")
+        if not moto_was_up and stackctl.MOTO_PIDFILE.exists():
+            # infra.sh started the S3 stand-in for us: stop that one process again.
+            try:
+                os.kill(int(stackctl.MOTO_PIDFILE.read_text().strip()), signal.SIGTERM)
+                teardown += "; stopped the S3 stand-in it had started"
+            except (OSError, ValueError):
+                pass
+
+    duration = time.monotonic() - started
+    print()
+    print(render_table(report))
+    print()
+    for text in report.notes:
+        print(f"note: {text}")
+    if report.problems:
+        print(f"{len(report.problems)} service problem(s), see above and {args.output}")
+    meta = {
+        "started_at": started_at.isoformat(),
+        "duration_s": duration,
+        "command": " ".join([".venv/bin/python", "scripts/bench/run.py", *sys.argv[1:]]),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "teardown": teardown,
+    }
+    write_json(report, args.output, meta)
+    print(f"bench: {duration:.0f}s in all; stack {teardown}; results in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
