@@ -40,7 +40,9 @@ mkdir -p "$ROOTFS"
 
 t0=$(now_s)
 log "debootstrap --variant=minbase --include=$INCLUDE bookworm ($DEBIAN_MIRROR)"
-debootstrap --variant=minbase --include="$INCLUDE" bookworm "$ROOTFS" "$DEBIAN_MIRROR" \
+mkdir -p "$REPO_ROOT/.run/debootstrap-cache"
+debootstrap --variant=minbase --include="$INCLUDE" --cache-dir="$REPO_ROOT/.run/debootstrap-cache" \
+    bookworm "$ROOTFS" "$DEBIAN_MIRROR" \
     >"$REPO_ROOT/.run/debootstrap.log" 2>&1 \
     || { tail -n 30 "$REPO_ROOT/.run/debootstrap.log" >&2; die "debootstrap failed (log: .run/debootstrap.log)"; }
 log "debootstrap took $(elapsed "$t0")s"
@@ -76,6 +78,10 @@ APT::Install-Suggests "false";
 Acquire::Languages "none";
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 CFG
+
+# Package installs in image builds must not try to start daemons (postgres, redis).
+printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
+chmod 0755 "$ROOTFS/usr/sbin/policy-rc.d"
 
 if [ "$BASE_UPGRADE" = 1 ]; then
     t1=$(now_s)

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Build the wheel sets that the image builds install from (the images cannot reach PyPI).
+# Build the wheel sets that image builds install from: the images cannot reach PyPI (its
+# TLS is not trusted inside containers here), and wheels derived from uv.lock make builds
+# repeatable anywhere.
 #
 #   scripts/containers/wheels.sh worker [auth gateway upload ...]   # workspace services
 #   scripts/containers/wheels.sh moto                                # S3 stand-in (infra)
 #
-# Output, per NAME, under .run/wheels/NAME/ (the Docker build context allows only this):
-#   deps/requirements.txt   pinned third-party requirements, from uv.lock (markers kept)
-#   deps/*.whl              exactly those, for the TARGET interpreter, not the host's
-#   deps/TARGET             e.g. "cp311 x86_64"; the Dockerfile checks its Python against it
-#   local/*.whl             the workspace members (backdrop-common + backdrop-NAME)
-# Third-party wheels are re-downloaded only when requirements.txt changes; local wheels are
-# rebuilt every time (hatchling wheels are reproducible, so Docker's layer cache still hits).
+# Layout under .run/wheels/ (the Docker build context lets only this in):
+#   common/deps/            libs/common's third-party closure: one layer shared by all services
+#   common/tools/pip.whl    pip, run from the wheel at build time (never installed in images)
+#   <svc>/deps/             what <svc> needs beyond common (may be empty)
+#   <svc>/local/            wheels of the workspace members libs/common + services/<svc>
+#   moto/deps/, moto/tools/ the S3 stand-in
+#   */deps/requirements.txt pinned lines from uv.lock, markers kept (pip evaluates them in the
+#                           image); deps/TARGET e.g. "cp311 x86_64" (checked by the Dockerfiles)
+#   _pool/<cpXY>-<arch>/    every downloaded wheel; the sets are hard links into it
+# Wheels are fetched for the TARGET interpreter (--python-version/--platform), not the host's,
+# once each (pool); a set is relinked only when its requirements change. Local wheels are
+# rebuilt every time (hatchling wheels are reproducible, so Docker's cache still hits).
 #
-# Env: BACKDROP_PYTHON_VERSION (default 3.11: Debian bookworm's python3 and python:3.11-slim),
-#      UV_EXPORT_LOCK_FLAG (default --locked: fail on a stale uv.lock; never rewrites it).
+# Env: BACKDROP_PYTHON_VERSION (default 3.11: Debian bookworm's python3, python:3.11-slim),
+#      UV_EXPORT_LOCK_FLAG (default --locked: fail on a stale uv.lock, never rewrite it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PYV="${BACKDROP_PYTHON_VERSION:-3.11}"
@@ -25,123 +32,125 @@ case "$(uname -m)" in
 esac
 LOCK_FLAG="${UV_EXPORT_LOCK_FLAG:---locked}"
 WHEELS_ROOT="$REPO_ROOT/.run/wheels"
+POOL="$WHEELS_ROOT/_pool/$PYTAG-$ARCH"
+HELPER="$REPO_ROOT/scripts/containers/wheelset.py"
 
-[ "$#" -gt 0 ] || die "usage: $0 SERVICE|moto ..."
+[ "$#" -gt 0 ] || die "usage: $0 auth|gateway|upload|worker|moto ..."
 command -v uv >/dev/null || die "uv not found (pip install uv)"
 
-# pip for `pip download`: the host's, else a small venv seeded by uv.
+# pip for `pip download`/`pip wheel`: the host's, else a small venv seeded by uv.
 if python3 -m pip --version >/dev/null 2>&1; then
-    PIP=(python3 -m pip)
+    PY=python3
 else
-    [ -x "$REPO_ROOT/.run/pip-venv/bin/pip" ] || uv venv -q --seed "$REPO_ROOT/.run/pip-venv"
-    PIP=("$REPO_ROOT/.run/pip-venv/bin/python" -m pip)
+    [ -x "$REPO_ROOT/.run/pip-venv/bin/python" ] || uv venv -q --seed "$REPO_ROOT/.run/pip-venv"
+    PY="$REPO_ROOT/.run/pip-venv/bin/python"
 fi
-PY_FOR_TOOLS=("${PIP[0]}")
-[ "${PIP[0]}" = python3 ] || PY_FOR_TOOLS=("$REPO_ROOT/.run/pip-venv/bin/python")
+# This machine's pip config adds file:// indexes that do not exist: drop that noise only.
+pip_() { "$PY" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
-# Platforms the target image accepts: manylinux up to glibc 2.36 (bookworm).
+# manylinux up to glibc 2.36 (bookworm); abi3 for cryptography & co.
 PLATFORM_ARGS=(--platform "manylinux2014_$ARCH")
 for minor in $(seq 17 36); do PLATFORM_ARGS+=(--platform "manylinux_2_${minor}_$ARCH"); done
 
-# Requirements for the download: markers evaluated for the TARGET interpreter (any 3.11.z,
-# so e.g. `async-timeout; python_full_version < '3.11.3'` is fetched for Debian's 3.11.2
-# even on a 3.11.7 host), then dropped. The image's requirements.txt keeps the markers.
-target_requirements() {
-    "${PY_FOR_TOOLS[@]}" - "$PYV" "$ARCH" "$1" <<'PY'
-import sys
-try:
-    from packaging.markers import Marker
-except ImportError:
-    from pip._vendor.packaging.markers import Marker
-pyv, arch, path = sys.argv[1:]
-envs = [dict(python_version=pyv, python_full_version=f"{pyv}.{z}", sys_platform="linux",
-             platform_system="Linux", platform_machine=arch, os_name="posix",
-             implementation_name="cpython", platform_python_implementation="CPython",
-             implementation_version=f"{pyv}.{z}", extra="") for z in (0, 2, 99)]
-for line in open(path):
-    line = line.strip()
-    if not line or line.startswith(("#", "-")):
-        continue
-    req, _, marker = line.partition(";")
-    if not marker.strip() or any(Marker(marker.strip()).evaluate(e) for e in envs):
-        print(req.strip())
-PY
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+export_pkg() {  # export_pkg PACKAGE OUT
+    (cd "$REPO_ROOT" && uv export -q --package "$1" "$LOCK_FLAG" --no-dev --no-hashes \
+        --no-emit-workspace --no-header --no-annotate --format requirements-txt) >"$2" \
+        || die "uv export --package $1 failed (stale uv.lock? run 'uv lock')"
 }
 
-# download_deps NAME REQUIREMENTS_FILE
-download_deps() {
-    local name="$1" reqs="$2" deps="$WHEELS_ROOT/$1/deps"
-    if [ -f "$deps/.complete" ] && cmp -s "$reqs" "$deps/requirements.txt" \
-        && [ "$(cat "$deps/TARGET" 2>/dev/null)" = "$PYTAG $ARCH" ]; then
-        log "$name: third-party wheels up to date ($(ls "$deps"/*.whl | wc -l) wheels)"
-        return 0
-    fi
-    rm -rf "$deps"; mkdir -p "$deps"
-    local t0; t0=$(now_s)
-    target_requirements "$reqs" >"$deps/.download.txt"
-    # --no-deps: the list is already the full pinned closure from uv.lock, and it lets pip
-    # fetch the few sdist-only packages (e.g. psycogreen) despite the --platform flags.
-    "${PIP[@]}" download -q --no-deps --prefer-binary -d "$deps" \
-        --python-version "$PYV" --implementation cp --abi "$PYTAG" --abi abi3 --abi none \
-        "${PLATFORM_ARGS[@]}" -r "$deps/.download.txt" \
-        || die "$name: pip download failed"
-    # sdists -> wheels on the host. Pure-Python ones become py3-none-any (fine for any
-    # 3.x); one with C code would be tagged for the host's Python, which the image's
-    # install then rejects loudly if it differs.
-    local sd
-    for sd in "$deps"/*.tar.gz "$deps"/*.zip; do
-        [ -e "$sd" ] || continue
-        "${PIP[@]}" wheel -q --no-deps -w "$deps" "$sd" || die "$name: cannot build a wheel from $sd"
-        rm -f "$sd"
-    done
-    for sd in "$deps"/*.whl; do
-        case "$sd" in
-            *-py3-none-any.whl|*-py2.py3-none-any.whl|*-"$PYTAG"-*|*-abi3-*|*-none-any.whl) ;;
-            *) log "WARNING: $name: $(basename "$sd") may not install on $PYTAG" ;;
-        esac
-    done
-    cp "$reqs" "$deps/requirements.txt"
-    echo "$PYTAG $ARCH" >"$deps/TARGET"
-    rm -f "$deps/.download.txt"; touch "$deps/.complete"
-    log "$name: downloaded $(ls "$deps"/*.whl | wc -l) wheels for $PYTAG/$ARCH in $(elapsed "$t0")s"
-}
-
+# 1. Pinned requirements per set.
+sets=(); services=()
 for name in "$@"; do
-    mkdir -p "$WHEELS_ROOT/$name"
-    tmpreq="$(mktemp)"
     case "$name" in
-        auth|gateway|upload|worker)
-            pkg="backdrop-$name"
-            (cd "$REPO_ROOT" && uv export -q --package "$pkg" "$LOCK_FLAG" --no-dev --no-hashes \
-                --no-emit-workspace --no-header --no-annotate --format requirements-txt) >"$tmpreq" \
-                || die "$name: uv export failed (stale uv.lock? run 'uv lock')"
-            download_deps "$name" "$tmpreq"
-            t0=$(now_s)
-            local_dir="$WHEELS_ROOT/$name/local"
-            rm -rf "$local_dir"; mkdir -p "$local_dir"
-            for member in backdrop-common "$pkg"; do
-                (cd "$REPO_ROOT" && uv build -q --wheel --package "$member" -o "$local_dir") \
-                    || die "$name: uv build --package $member failed"
-            done
-            rm -f "$local_dir/.gitignore"
-            log "$name: built $(cd "$local_dir" && echo *.whl) in $(elapsed "$t0")s"
-            ;;
-        moto)
-            # The S3 stand-in: moto[server] at the version uv.lock pins for the dev group,
-            # with its dependencies constrained to uv.lock's versions too.
-            cons="$(mktemp)"
-            (cd "$REPO_ROOT" && uv export -q "$LOCK_FLAG" --all-packages --all-groups --no-hashes \
-                --no-emit-workspace --no-header --no-annotate --format requirements-txt) >"$cons"
-            moto_pin="$(grep -E '^moto(\[[^]]*\])?==' "$cons" | head -n1 | sed -E 's/^moto(\[[^]]*\])?==([^ ;]+).*/\2/')"
-            [ -n "$moto_pin" ] || die "moto is not in uv.lock"
-            echo "moto[server]==$moto_pin" >"$tmpreq.in"
-            uv pip compile -q --no-header --no-annotate --python-version "$PYV" \
-                --python-platform "$ARCH-manylinux_2_36" -c "$cons" "$tmpreq.in" -o "$tmpreq" \
-                || die "moto: uv pip compile failed"
-            rm -f "$cons" "$tmpreq.in"
-            download_deps moto "$tmpreq"
-            ;;
+        auth|gateway|upload|worker) services+=("$name") ;;
+        moto) ;;
         *) die "unknown wheel set '$name' (auth|gateway|upload|worker|moto)" ;;
     esac
-    rm -f "$tmpreq"
 done
+if [ "${#services[@]}" -gt 0 ]; then
+    export_pkg backdrop-common "$TMP/common.txt"; sets+=(common)
+    for svc in "${services[@]}"; do
+        export_pkg "backdrop-$svc" "$TMP/$svc.full.txt"
+        "$PY" "$HELPER" subtract "$TMP/$svc.full.txt" "$TMP/common.txt" >"$TMP/$svc.txt"
+        sets+=("$svc")
+    done
+fi
+if [[ " $* " == *" moto "* ]]; then
+    # moto at uv.lock's version (dev group), every dependency constrained to uv.lock too.
+    # Not the whole `server` extra (the deps of ~150 AWS services: sympy, cfn-lint,
+    # networkx..., a 264 MB venv): moto_server needs flask + flask-cors, and S3, SQS and SNS
+    # (bucket notifications) need only moto[s3]. 82 MB.
+    (cd "$REPO_ROOT" && uv export -q "$LOCK_FLAG" --all-packages --all-groups --no-hashes \
+        --no-emit-workspace --no-header --no-annotate --format requirements-txt) >"$TMP/lock.txt"
+    moto_pin="$(sed -nE 's/^moto(\[[^]]*\])?==([^ ;]+).*/\2/p' "$TMP/lock.txt" | head -n1)"
+    [ -n "$moto_pin" ] || die "moto is not in uv.lock"
+    printf '%s\n' "moto[s3]==$moto_pin" flask flask-cors >"$TMP/moto.in"
+    uv pip compile -q --no-header --no-annotate --python-version "$PYV" \
+        --python-platform "$ARCH-manylinux_2_36" -c "$TMP/lock.txt" "$TMP/moto.in" -o "$TMP/moto.txt" \
+        || die "moto: uv pip compile failed"
+    sets+=(moto)
+fi
+
+# 2. Download what the pool lacks, for the target interpreter, in one pip call.
+mkdir -p "$POOL/tools"
+files=(); for s in "${sets[@]}"; do files+=("$TMP/$s.txt"); done
+"$PY" "$HELPER" missing "$POOL" "$PYV" "$ARCH" "${files[@]}" >"$TMP/missing.txt"
+if [ -s "$TMP/missing.txt" ]; then
+    t0=$(now_s)
+    # --no-deps: each list is already the full pinned closure; it also lets pip fetch the
+    # few sdist-only projects (psycogreen) despite --platform.
+    pip_ download -q --no-deps --prefer-binary -d "$POOL" \
+        --python-version "$PYV" --implementation cp --abi "$PYTAG" --abi abi3 --abi none \
+        "${PLATFORM_ARGS[@]}" -r "$TMP/missing.txt" || die "pip download failed"
+    # sdists -> wheels, on the host: pure-Python ones become py3-none-any (any 3.x). One with
+    # C code would get the host's tag, and the image install would then refuse it loudly.
+    for sd in "$POOL"/*.tar.gz "$POOL"/*.zip; do
+        [ -e "$sd" ] || continue
+        pip_ wheel -q --no-deps -w "$POOL" "$sd" || die "cannot build a wheel from $sd"
+        rm -f "$sd"
+    done
+    log "downloaded $(wc -l <"$TMP/missing.txt") wheels for $PYTAG/$ARCH in $(elapsed "$t0")s: $(tr "\n" " " <"$TMP/missing.txt")"
+fi
+if ! ls "$POOL"/tools/pip-*.whl >/dev/null 2>&1; then
+    pip_ download -q --no-deps --only-binary=:all: -d "$POOL/tools" pip || die "pip download pip failed"
+fi
+pip_whl="$(ls "$POOL"/tools/pip-*.whl | sort -V | tail -n1)"
+
+# 3. Link each set whose requirements changed.
+for s in "${sets[@]}"; do
+    deps="$WHEELS_ROOT/$s/deps"
+    if [ -f "$deps/.complete" ] && cmp -s "$TMP/$s.txt" "$deps/requirements.txt" \
+        && [ "$(cat "$deps/TARGET" 2>/dev/null)" = "$PYTAG $ARCH" ]; then
+        continue
+    fi
+    rm -rf "$deps"; mkdir -p "$deps"
+    "$PY" "$HELPER" link "$POOL" "$deps" "$PYV" "$ARCH" "$TMP/$s.txt" || die "$s: linking wheels failed"
+    install -m 0644 "$TMP/$s.txt" "$deps/requirements.txt"
+    echo "$PYTAG $ARCH" >"$deps/TARGET"
+    touch "$deps/.complete"
+    log "$s: $(find "$deps" -name '*.whl' | wc -l) third-party wheels"
+done
+for s in common moto; do
+    if [[ " ${sets[*]} " == *" $s "* ]]; then
+        mkdir -p "$WHEELS_ROOT/$s/tools"
+        cmp -s "$pip_whl" "$WHEELS_ROOT/$s/tools/pip.whl" || cp "$pip_whl" "$WHEELS_ROOT/$s/tools/pip.whl"
+    fi
+done
+
+# 4. The workspace members, every time (libs/common once).
+if [ "${#services[@]}" -gt 0 ]; then
+    t0=$(now_s)
+    (cd "$REPO_ROOT" && uv build -q --wheel --package backdrop-common -o "$TMP/common-wheel") \
+        || die "uv build --package backdrop-common failed"
+    for svc in "${services[@]}"; do
+        local_dir="$WHEELS_ROOT/$svc/local"
+        rm -rf "$local_dir"; mkdir -p "$local_dir"
+        cp "$TMP"/common-wheel/*.whl "$local_dir/"
+        (cd "$REPO_ROOT" && uv build -q --wheel --package "backdrop-$svc" -o "$local_dir") \
+            || die "$svc: uv build --package backdrop-$svc failed"
+        rm -f "$local_dir/.gitignore"
+    done
+    log "built the wheels of backdrop-common + ${services[*]} in $(elapsed "$t0")s"
+fi
