@@ -1,0 +1,136 @@
+"""The Redis Streams side of a worker: consumer group membership, reads, reclaims, ACKs.
+
+Delivery is at-least-once and the task store decides who runs a job (``taskstore.claim``), so
+everything here may hand out duplicates; it must only never *drop* a message someone still
+needs. Hence: read no more than there are free slots, ACK only after the final state is
+written, and keep the messages of running jobs "fresh" (see :meth:`StreamConsumer.touch`) so
+no live worker's job looks abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from backdrop_common import streams
+
+log = logging.getLogger("backdrop.worker.consumer")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One job message handed to this worker."""
+
+    stream: str
+    message_id: str
+    task_id: str | None
+    redelivered: bool = False  # came from XAUTOCLAIM (its first consumer went quiet)
+
+
+class StreamConsumer:
+    """Reads job messages for a set of processors as consumer ``consumer`` of ``workers``."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        processors: Iterable[str],
+        consumer: str,
+        *,
+        block_ms: int = 1000,
+        reclaim_idle_ms: int = 45_000,
+    ) -> None:
+        self.redis = client
+        self.processors = sorted(processors)
+        self.streams = [streams.job_stream(name) for name in self.processors]
+        self.consumer = consumer
+        self.group = streams.JOB_GROUP
+        self.block_ms = block_ms
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self._next = 0  # round-robin start, so one busy stream cannot starve the others
+        # XAUTOCLAIM scans a bounded slice of the pending list per call; resume where the
+        # last call stopped so a long pending list is covered in turn.
+        self._cursors = dict.fromkeys(self.streams, "0-0")
+
+    def ensure_groups(self) -> None:
+        """Create the consumer group on every stream (and the stream) if missing.
+
+        The group starts at ``0``, not ``$``: jobs enqueued before any worker ever ran must be
+        delivered too.
+        """
+        for name in self.processors:
+            streams.ensure_group(self.redis, name)
+
+    def read(self, free: int) -> list[Delivery]:
+        """New messages, at most ``free`` of them; blocks up to ``block_ms`` when idle."""
+        if free <= 0:
+            return []
+        # A non-blocking pass first, one stream at a time, so the count is exact.
+        taken: list[Delivery] = []
+        order = self.streams[self._next :] + self.streams[: self._next]
+        self._next = (self._next + 1) % len(self.streams)
+        for stream in order:
+            want = free - len(taken)
+            if want <= 0:
+                break
+            taken += self._xreadgroup({stream: ">"}, want, None)
+        if taken:
+            return taken
+        # Nothing waiting: block on all streams for one message. If several streams fill up
+        # at the same instant Redis may answer with more than one; the surplus stays pending
+        # (never claimed, never ACKed) and XAUTOCLAIM hands it out again later.
+        got = self._xreadgroup(dict.fromkeys(self.streams, ">"), 1, self.block_ms)
+        if len(got) > free:
+            log.info("left %d surplus message(s) pending for reclaim", len(got) - free)
+        return got[:free]
+
+    def _xreadgroup(self, which: dict[str, str], count: int, block: int | None) -> list[Delivery]:
+        streams_arg: Any = which  # redis-py's annotation is narrower than what it accepts
+        reply: Any = self.redis.xreadgroup(
+            self.group, self.consumer, streams_arg, count=count, block=block
+        )
+        out: list[Delivery] = []
+        for stream, entries in reply or []:
+            for message_id, fields in entries:
+                out.append(Delivery(stream, message_id, (fields or {}).get("task_id")))
+        return out
+
+    def reclaim(self, free: int) -> list[Delivery]:
+        """Take over up to ``free`` messages that another consumer left idle too long."""
+        taken: list[Delivery] = []
+        for stream in self.streams:
+            want = free - len(taken)
+            if want <= 0:
+                break
+            reply: Any = self.redis.xautoclaim(
+                stream,
+                self.group,
+                self.consumer,
+                self.reclaim_idle_ms,
+                self._cursors[stream],
+                count=want,
+            )
+            self._cursors[stream] = reply[0]
+            # Redis 7 answers [cursor, entries, deleted ids]; deleted entries are simply gone.
+            for message_id, fields in reply[1]:
+                if fields is None:
+                    continue
+                taken.append(Delivery(stream, message_id, fields.get("task_id"), True))
+                log.info("reclaimed %s from %s", message_id, stream)
+        return taken
+
+    def touch(self, delivery: Delivery) -> None:
+        """Reset the idle time of a running job's message (we still hold its lease)."""
+        self.redis.xclaim(
+            delivery.stream, self.group, self.consumer, 0, [delivery.message_id], justid=True
+        )
+
+    def ack(self, delivery: Delivery) -> None:
+        """Acknowledge a message whose job has reached its final state."""
+        self.redis.xack(delivery.stream, self.group, delivery.message_id)
+
+    def pending_count(self) -> int:
+        """Messages delivered to some consumer and not ACKed yet, over all our streams."""
+        return sum(int(self.redis.xpending(s, self.group)["pending"]) for s in self.streams)

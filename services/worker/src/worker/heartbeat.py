@@ -1,0 +1,103 @@
+"""The worker's presence in Redis: hash ``backdrop:workers:<worker_id>``, TTL 30 s.
+
+Refreshed every 5 s (and at once when a job starts or ends) so the admin page sees who is
+alive and what each worker runs; a worker that dies simply ages out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import redis
+
+log = logging.getLogger("backdrop.worker.heartbeat")
+
+WORKER_KEY = "backdrop:workers:{}"
+TTL_S = 30
+INTERVAL_S = 5.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class PresenceHeartbeat(threading.Thread):
+    """Keeps this worker's hash fresh until stopped, then deletes it."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        worker_id: str,
+        processors: list[str],
+        concurrency: int,
+        current_jobs: Callable[[], list[str]],
+        *,
+        health_port: Callable[[], int | None] = lambda: None,
+        also: Callable[[], None] = lambda: None,
+        interval: float = INTERVAL_S,
+    ) -> None:
+        super().__init__(name="presence-heartbeat", daemon=True)
+        self.redis = client
+        self.key = WORKER_KEY.format(worker_id)
+        self.worker_id = worker_id
+        self.processors = processors
+        self.concurrency = concurrency
+        self.current_jobs = current_jobs
+        self.health_port = health_port
+        self.also = also  # more to refresh on the same beat (the processor catalogue)
+        self.interval = interval
+        self.started_at = _now()
+        self.last_beat = time.monotonic()
+        self._stopping = threading.Event()
+        self._poke = threading.Event()
+
+    def beat(self) -> None:
+        """Write the hash and push its expiry out."""
+        fields = {
+            "worker_id": self.worker_id,
+            "processors": json.dumps(self.processors),
+            "concurrency": self.concurrency,
+            "jobs": json.dumps(self.current_jobs()),
+            "started_at": self.started_at,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "health_port": self.health_port() or "",
+            "last_seen": _now(),
+        }
+        pipe = self.redis.pipeline()
+        pipe.hset(self.key, mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(self.key, TTL_S)
+        pipe.execute()
+        self.also()
+        self.last_beat = time.monotonic()
+
+    def poke(self) -> None:
+        """Refresh soon (a job started or finished)."""
+        self._poke.set()
+
+    def run(self) -> None:
+        """Beat every ``interval`` seconds, or when poked, until stopped."""
+        while not self._stopping.is_set():
+            try:
+                self.beat()
+            except redis.RedisError as exc:
+                log.warning("presence heartbeat failed: %s", type(exc).__name__)
+            self._poke.wait(self.interval)
+            self._poke.clear()
+
+    def stop(self) -> None:
+        """Stop beating and remove the hash (a clean exit is not a dead worker)."""
+        self._stopping.set()
+        self._poke.set()
+        self.join(5)
+        try:
+            self.redis.delete(self.key)
+        except redis.RedisError:
+            log.warning("could not delete %s; it expires within %d s", self.key, TTL_S)

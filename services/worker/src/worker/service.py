@@ -1,0 +1,179 @@
+"""The worker process: wiring, the consumer loop, and graceful shutdown.
+
+Threads of the worker (the main thread runs :meth:`Worker.run`):
+
+* consumer loop: reclaims abandoned messages, reads new ones for free slots, starts a
+  :class:`~worker.job_runner.JobRunner` thread per message;
+* one job-runner thread per running job, each supervising one child process;
+* cancel listener (pub/sub), presence heartbeat, health HTTP server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from backdrop_common import taskstore
+from backdrop_common.db import Database
+from backdrop_common.redis_client import redis_from_url
+from backdrop_common.storage import Storage
+
+from worker.cancellation import CancelListener
+from worker.catalogue import catalogue_entries, publish_catalogue
+from worker.child import start_forkserver
+from worker.consumer import StreamConsumer
+from worker.health import HealthServer, LoopClock, create_health_app
+from worker.heartbeat import PresenceHeartbeat
+from worker.job_runner import JobRunner
+from worker.processors.registry import load_processors
+from worker.runtime import Runtime
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("backdrop.worker")
+
+
+class Worker:
+    """One worker process serving some processors with a fixed number of job slots."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.worker_id = settings.consumer_name
+        self.stopping = threading.Event()
+        self.hurry = threading.Event()  # second SIGTERM/SIGINT: hand back without waiting
+        self.clock = LoopClock()
+        self._runners: list[JobRunner] = []
+        self._slot_freed = threading.Event()
+        processors = load_processors(settings.processor_names)
+        db = Database(settings.database_url, maxconn=settings.worker_concurrency + 4)
+        client = redis_from_url(settings.redis_url, socket_timeout=10.0)
+        consumer = StreamConsumer(
+            client,
+            processors,
+            self.worker_id,
+            block_ms=settings.worker_block_ms,
+            reclaim_idle_ms=int(settings.reclaim_idle_seconds * 1000),
+        )
+        self.rt = Runtime(
+            settings, db, client, Storage(settings), consumer, processors, self.worker_id
+        )
+        self.rt.on_change = self._job_changed
+        self.catalogue = catalogue_entries(processors)
+        self.presence = PresenceHeartbeat(
+            client,
+            self.worker_id,
+            sorted(processors),
+            settings.worker_concurrency,
+            self.rt.running.task_ids,
+            health_port=lambda: self.health.port if self.health else None,
+            also=lambda: publish_catalogue(client, self.catalogue),
+        )
+        self.cancels = CancelListener(settings.redis_url, self._on_cancel, self.stopping)
+        self.health: HealthServer | None = None
+
+    # -- start-up ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Prepare everything; after this the worker is visible and ready to consume."""
+        taskstore.migrate_tasks(self.rt.db)
+        start_forkserver(sorted(self.rt.processors))  # imports them once, before any job
+        self.rt.consumer.ensure_groups()
+        publish_catalogue(self.rt.redis, self.catalogue)
+        checks: dict[str, Callable[[], None]] = {
+            "redis": self._ping_redis,
+            "postgres": self.rt.db.ping,
+            "storage": self.rt.storage.ping,
+        }
+        app = create_health_app(checks, self.clock.age, stall_after=30.0)
+        self.health = HealthServer(
+            app, self.settings.worker_health_host, self.settings.worker_health_port
+        )
+        self.health.start()
+        self.cancels.start()
+        self.cancels.subscribed.wait(5.0)
+        self.presence.start()
+        log.info(
+            "worker %s serving %s with %d slot(s), health port %d",
+            self.worker_id,
+            ", ".join(sorted(self.rt.processors)),
+            self.settings.worker_concurrency,
+            self.health.port,
+        )
+
+    def _ping_redis(self) -> None:
+        self.rt.redis.ping()
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Consume until :meth:`stop`, then shut down gracefully."""
+        reclaim_every = max(0.5, min(self.settings.worker_lease_seconds / 2, 10.0))
+        next_reclaim = 0.0
+        while not self.stopping.is_set():
+            self.clock.tick()
+            self._reap()
+            free = self.settings.worker_concurrency - len(self._runners)
+            if free <= 0:
+                self._slot_freed.wait(0.5)
+                self._slot_freed.clear()
+                continue
+            try:
+                deliveries = []
+                if time.monotonic() >= next_reclaim:
+                    next_reclaim = time.monotonic() + reclaim_every
+                    deliveries = self.rt.consumer.reclaim(free)
+                if not deliveries and not self.stopping.is_set():
+                    deliveries = self.rt.consumer.read(free)
+            except redis.RedisError as exc:
+                log.warning("reading jobs failed (%s); retrying", type(exc).__name__)
+                self.stopping.wait(1.0)
+                continue
+            for delivery in deliveries:
+                runner = JobRunner(self.rt, delivery)
+                self._runners.append(runner)
+                runner.start()
+        self.shutdown()
+
+    def stop(self) -> None:
+        """Stop taking new jobs (signal handlers call this); a second call skips the grace."""
+        if self.stopping.is_set():
+            self.hurry.set()
+        self.stopping.set()
+
+    def _reap(self) -> None:
+        self._runners = [r for r in self._runners if r.is_alive()]
+
+    def _job_changed(self) -> None:
+        self._slot_freed.set()
+        self.presence.poke()
+
+    def _on_cancel(self, task_id: str) -> None:
+        runner = self.rt.running.get(task_id)
+        if runner is not None:
+            log.info("cancel requested for %s", task_id)
+            runner.request_cancel()
+
+    # -- shutdown ------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Let running jobs finish within the grace period, hand back the rest, clean up."""
+        grace = self.settings.worker_shutdown_grace_seconds
+        deadline = time.monotonic() + grace
+        self._reap()
+        if self._runners:
+            log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._runners))
+        while self._runners and time.monotonic() < deadline and not self.hurry.is_set():
+            self._slot_freed.wait(0.1)
+            self._slot_freed.clear()
+            self._reap()
+        for runner in self._runners:
+            log.info("handing back %s", runner.delivery.task_id)
+            runner.hand_back()
+        for runner in self._runners:
+            runner.join(30.0)
+        self.presence.stop()
+        if self.health is not None:
+            self.health.stop()
+        self.cancels.join(2.0)
+        self.rt.db.close()
+        self.rt.redis.close()
+        log.info("worker %s stopped", self.worker_id)

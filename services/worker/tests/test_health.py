@@ -1,0 +1,65 @@
+"""The worker's health port, presence hash and processor catalogue."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+import requests
+from worker.catalogue import CATALOGUE_KEY
+from worker_helpers import wait_for
+
+
+def test_health_endpoints_presence_and_catalogue(
+    start_worker: Any, tasks: Any, redis_client: Any
+) -> None:
+    worker = start_worker("--processors", "checksum,sleepy", "--concurrency", "3")
+    assert requests.get(worker.url("/healthz"), timeout=5).json() == {"status": "ok"}
+    ready = requests.get(worker.url("/readyz"), timeout=5).json()
+    assert ready == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "redis": "ok", "storage": "ok"},
+    }
+
+    presence = redis_client.hgetall(f"backdrop:workers:{worker.worker_id}")
+    assert json.loads(presence["processors"]) == ["checksum", "sleepy"]
+    assert presence["concurrency"] == "3" and int(presence["pid"]) == worker.proc.pid
+    assert 0 < redis_client.ttl(f"backdrop:workers:{worker.worker_id}") <= 30
+
+    catalogue = redis_client.hgetall(CATALOGUE_KEY)
+    assert set(catalogue) == {"checksum", "sleepy"}
+    checksum = json.loads(catalogue["checksum"])
+    assert checksum["name"] == "checksum" and "properties" in checksum["params_schema"]
+
+    row = tasks("sleepy", params={"seconds": 30})
+    tasks.wait_status(row["id"], "running")
+    jobs = wait_for(
+        lambda: json.loads(redis_client.hget(f"backdrop:workers:{worker.worker_id}", "jobs")), 10
+    )
+    assert jobs == [str(row["id"])]
+    metrics = requests.get(worker.url("/metrics"), timeout=5).text
+    assert 'backdrop_worker_jobs_started_total{processor="sleepy"} 1.0' in metrics
+    assert "backdrop_worker_jobs_running 1.0" in metrics
+
+    done = tasks("checksum", b"abc")
+    tasks.wait_status(done["id"], "succeeded")
+    metrics = requests.get(worker.url("/metrics"), timeout=5).text
+    assert 'backdrop_worker_jobs_succeeded_total{processor="checksum"} 1.0' in metrics
+    assert (
+        'backdrop_worker_job_seconds_count{outcome="succeeded",processor="checksum"} 1.0' in metrics
+    )
+
+    # A flushed Redis heals: the catalogue comes back with the next presence beat.
+    redis_client.delete(CATALOGUE_KEY)
+    wait_for(lambda: redis_client.hlen(CATALOGUE_KEY) == 2, 10, 0.2)
+
+    worker.signal(signal.SIGTERM)
+    worker.proc.wait(30)
+    assert not redis_client.exists(f"backdrop:workers:{worker.worker_id}")
+
+
+def test_unknown_processor_is_a_usage_error(start_worker: Any) -> None:
+    worker = start_worker("--processors", "no-such-thing", ready=False)
+    assert worker.wait(30) == 2
+    assert "unknown processor" in worker.logs()

@@ -1,0 +1,141 @@
+"""Workers dying or stopping mid-job: nothing lost, nothing done twice."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from backdrop_common import events
+from worker_helpers import alive, descendants, pending, wait_for
+
+
+def _running_on(tasks: Any, redis_client: Any, row: dict[str, Any], worker: Any) -> None:
+    running = tasks.wait_status(row["id"], "running", timeout=15)
+    assert running["worker_id"] == worker.worker_id
+    wait_for(lambda: events.get_progress(redis_client, row["id"]), 10)
+
+
+def test_sigkill_mid_job_is_reclaimed_after_the_lease(
+    start_worker: Any, tasks: Any, redis_client: Any
+) -> None:
+    lease = "2"
+    first = start_worker("--processors", "sleepy", "--lease", lease)
+    row = tasks("sleepy", params={"seconds": 3})
+    _running_on(tasks, redis_client, row, first)
+    children = descendants(first.proc.pid)  # the forkserver and the job's process
+    assert len(children) >= 2
+    first.signal(signal.SIGKILL)
+    first.wait(5)
+    killed_at = time.monotonic()
+    # No orphan keeps running the job (it would write artifacts for a task now elsewhere).
+    wait_for(lambda: not any(alive(pid) for pid in children), 3)
+    second = start_worker("--processors", "sleepy", "--lease", lease)
+    done = tasks.wait_status(row["id"], "succeeded", "failed", timeout=30)
+    print(f"reclaimed and finished {time.monotonic() - killed_at:.1f} s after the SIGKILL")
+    assert done["status"] == "succeeded"
+    assert done["worker_id"] == second.worker_id
+    assert done["attempts"] == 2
+    wait_for(lambda: pending(redis_client, "sleepy") == 0, 5)
+    # Exactly one result: the first worker's child died with it and wrote nothing later.
+    time.sleep(1)
+    assert tasks.get(row["id"])["result"] == done["result"]
+
+
+def test_sigterm_lets_a_short_job_finish_within_grace(
+    start_worker: Any, tasks: Any, redis_client: Any
+) -> None:
+    worker = start_worker("--processors", "sleepy", "--shutdown-grace", "20")
+    row = tasks("sleepy", params={"seconds": 2})
+    _running_on(tasks, redis_client, row, worker)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(25) == 0, worker.logs()[-4000:]
+    done = tasks.get(row["id"])
+    assert (done["status"], done["attempts"], done["worker_id"]) == (
+        "succeeded",
+        1,
+        worker.worker_id,
+    )
+    assert pending(redis_client, "sleepy") == 0
+    assert not redis_client.exists(f"backdrop:workers:{worker.worker_id}")
+
+
+def test_sigterm_hands_back_a_long_job_to_another_worker(
+    start_worker: Any, tasks: Any, redis_client: Any
+) -> None:
+    first = start_worker("--processors", "sleepy", "--shutdown-grace", "1")
+    row = tasks("sleepy", params={"seconds": 4})
+    _running_on(tasks, redis_client, row, first)
+    first.signal(signal.SIGTERM)
+    assert first.wait(15) == 0, first.logs()[-4000:]
+    handed = tasks.get(row["id"])
+    assert handed["status"] == "queued"
+    assert handed["attempts"] == 0  # a hand-back is not a failed attempt
+    second = start_worker("--processors", "sleepy")
+    done = tasks.wait_status(row["id"], "succeeded", "failed", timeout=30)
+    assert (done["status"], done["worker_id"], done["attempts"]) == (
+        "succeeded",
+        second.worker_id,
+        1,
+    )
+    wait_for(lambda: pending(redis_client, "sleepy") == 0, 5)
+
+
+def test_sigint_behaves_like_sigterm(start_worker: Any, tasks: Any, redis_client: Any) -> None:
+    worker = start_worker("--processors", "sleepy")
+    row = tasks("sleepy", params={"seconds": 1})
+    _running_on(tasks, redis_client, row, worker)
+    worker.signal(signal.SIGINT)
+    assert worker.wait(25) == 0, worker.logs()[-4000:]
+    assert tasks.get(row["id"])["status"] == "succeeded"
+
+
+def test_lost_lease_abandons_the_job_without_finalising(
+    start_worker: Any, tasks: Any, redis_client: Any
+) -> None:
+    worker = start_worker("--processors", "sleepy", "--lease", "1.5")
+    row = tasks("sleepy", params={"seconds": 4})
+    _running_on(tasks, redis_client, row, worker)
+    # Another worker took the task over (as after a lapsed lease): ours must notice and stop.
+    with tasks.db.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks.tasks SET worker_id = 'thief', lease_until = now() + interval '1 hour'"
+            " WHERE id = %s",
+            (row["id"],),
+        )
+    wait_for(lambda: not descendants(worker.proc.pid) - _forkserver(worker), 5)
+    time.sleep(4)  # well past the point where the job would have finished
+    after = tasks.get(row["id"])
+    assert (after["status"], after["worker_id"], after["result"]) == ("running", "thief", None)
+    assert pending(redis_client, "sleepy") == 1  # not ACKed: the new holder may need it
+    assert "lease lost" in worker.logs()
+
+
+def _forkserver(worker: Any) -> set[int]:
+    """The worker's direct children (the forkserver), which stay."""
+    return {pid for pid in descendants(worker.proc.pid) if _parent(pid) == worker.proc.pid}
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_second_sigterm_hands_back_at_once(
+    start_worker: Any, tasks: Any, redis_client: Any, storage: Any
+) -> None:
+    worker = start_worker("--processors", "sleepy", "--shutdown-grace", "60")
+    row = tasks("sleepy", params={"seconds": 60, "partial": True})
+    prefix = f"users/{row['owner_id']}/tasks/{row['id']}/artifacts/"
+    _running_on(tasks, redis_client, row, worker)
+    worker.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(10) == 0, worker.logs()[-4000:]
+    handed = tasks.get(row["id"])
+    assert (handed["status"], handed["attempts"]) == ("queued", 0)
+    assert redis_client.xlen("backdrop:jobs:sleepy") == 2  # put straight back on the stream
+    assert pending(redis_client, "sleepy") == 0
+    # The next attempt starts clean: the partial artifact of this one is gone.
+    listing = storage.s3.list_objects_v2(Bucket=storage.bucket, Prefix=prefix)
+    assert listing.get("KeyCount", 0) == 0
