@@ -25,7 +25,7 @@ def test_processor_catalogue(user: User) -> None:
 
 
 def test_text_stats(user: User) -> None:
-    text = (b"the quick brown fox\njumps over the lazy dog\nthe end\n")
+    text = b"the quick brown fox\njumps over the lazy dog\nthe end\n"
     task = user.submit("text-stats", text, params={"top": 2}, content_type="text/plain")
     result = _result(user, task["id"])["result"]
     assert result["lines"] == 3 and result["words"] == 11 and result["bytes"] == len(text)

@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -142,3 +143,22 @@ def test_abort_multipart(storage: Storage) -> None:
     with pytest.raises(ObjectNotFound):
         storage.list_parts("ab/x", upload_id)
     assert storage.head("ab/x") is None
+
+
+def test_multipart_part_urls_pin_each_parts_length(storage: Storage) -> None:
+    # Each part URL signs its exact Content-Length: a client cannot park up to 5 GiB per
+    # part in the bucket (a real S3 refuses another length; test_real_s3 checks that).
+    signed: list[int] = []
+    sign = storage.signer.generate_presigned_url
+
+    def spy(operation: str, Params: dict[str, Any], ExpiresIn: int) -> str:
+        signed.append(Params["ContentLength"])
+        return str(sign(operation, Params=Params, ExpiresIn=ExpiresIn))
+
+    storage.signer.generate_presigned_url = spy
+    plan = storage.presigned_multipart("mp/pinned.bin", size=17 * MiB + 5, content_type="a/b")
+    assert signed == [8 * MiB, 8 * MiB, 1 * MiB + 5]
+    for part in plan["parts"]:
+        query = parse_qs(urlsplit(part["url"]).query)
+        assert query["X-Amz-SignedHeaders"] == ["content-length;host"]
+    storage.abort_multipart("mp/pinned.bin", plan["upload_id"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import pytest
 from backdrop_common import taskstore as ts
 from backdrop_common.db import Database
-from backdrop_common.errors import NotFound, TaskFinished
+from backdrop_common.errors import NotFound, TaskFinished, ValidationFailed
 
 MakeTask = Callable[..., ts.TaskRow]
 
@@ -209,3 +211,22 @@ def test_task_json_overlays_cache_only_while_running(db: Database, make_task: Ma
     running = _running(db, make_task)
     doc = ts.task_json(running, cache)
     assert doc["progress"] == cache and doc["attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"t": "2026-01-01T00:00:00+00:00", "i": 123},
+        {"t": "2026-01-01T00:00:00+00:00", "i": ["a"]},
+        {"t": "2026-01-01T00:00:00+00:00", "i": {"x": 1}},
+        {"t": 5, "i": str(uuid.uuid4())},
+        ["not", "an", "object"],
+        "a string",
+    ],
+)
+def test_forged_cursor_is_a_validation_error(db: Database, doc: Any) -> None:
+    # Found by fuzzing: an id that is a number made uuid.UUID() raise AttributeError (a 500).
+    raw = json.dumps(doc).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    with pytest.raises(ValidationFailed):
+        ts.list_tasks(db, uuid.uuid4(), cursor=cursor)

@@ -60,6 +60,26 @@ def test_dummy_verify_for_unknown_users() -> None:
     assert passwords.verify(good, SECRET + "x") is False
 
 
+def test_login_of_an_unknown_account_costs_a_full_verify(auth, ctx, clean) -> None:
+    # The view used to short-circuit (``user is None or not verify(...)``), skipping the
+    # dummy hash: unknown accounts answered ~20x faster than known ones (a user oracle).
+    auth.register(username="known", password=SECRET)
+    verified: list[str | None] = []
+    real = ctx.passwords.verify
+
+    def spy(stored: str | None, password: str) -> bool:
+        verified.append(stored)
+        return bool(real(stored, password))
+
+    ctx.passwords.verify = spy
+    assert_problem(auth.login("nobody", SECRET), 401, "unauthorized")
+    assert_problem(auth.login("nobody@example.com", SECRET), 401, "unauthorized")
+    assert_problem(auth.login("known", SECRET + "x"), 401, "unauthorized")
+    assert verified[:2] == [None, None] and verified[2] == _stored_hash(clean, "known")
+    # The dummy hash that None is checked against costs what a real one does.
+    assert ctx.passwords._dummy.split("$")[1:4] == verified[2].split("$")[1:4]
+
+
 @pytest.fixture
 def debug_app(make_app):
     """An app logging at DEBUG, so nothing is filtered away before we look."""

@@ -43,6 +43,24 @@ def test_seed_login_failure_passes_through(seed_client: Any) -> None:
     assert "token" not in resp.get_json()
 
 
+def test_seed_login_cannot_spoof_its_address(seed_client: Any) -> None:
+    # auth's per-IP login limit trusts the last X-Forwarded-For hop: the gateway's own.
+    headers = {"X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6", "Forwarded": "for=6.6.6.6"}
+    body = {"identifier": "ann", "password": "wrong"}
+    seed_client.post("/auth/login", json=body, headers=headers)
+    sent = seed_client.auth_calls[-1]["headers"]
+    assert sent["X-Forwarded-For"] == "127.0.0.1"
+
+
+def test_seed_login_nan_is_400_not_503(seed_client: Any) -> None:
+    # Found by the API fuzz review: NaN parsed, then re-encoding it for auth raised, which
+    # the gateway reported as "auth not reachable".
+    raw = b'{"username": "ann", "password": NaN}'
+    resp = seed_client.post("/auth/login", data=raw, content_type="application/json")
+    assert resp.status_code == 400 and resp.get_json()["code"] == "validation_error"
+    assert seed_client.auth_calls == []
+
+
 def test_seed_login_auth_down_is_503(make_app: Any) -> None:
     client = make_app(auth_url="http://127.0.0.1:9").test_client()
     resp = client.post("/auth/login", json={"identifier": "a", "password": "b"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -62,6 +63,40 @@ def test_spec_content(client: Any) -> None:
     assert "text/event-stream" in events["responses"]["200"]["content"]
     operation_ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
     assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_spec_admits_what_the_api_does(client: Any) -> None:
+    """Contract gaps the schemathesis fuzzer (tests-e2e/tests/test_fuzz_api.py) found."""
+    spec = spec_of(client)
+    paths = spec["paths"]
+    # Optional bodies: logout and upload-complete work without one.
+    assert paths["/v1/auth/logout"]["post"]["requestBody"]["required"] is False
+    complete = paths["/v1/tasks/{task_id}/upload-complete"]["post"]
+    assert complete["requestBody"]["required"] is False
+    for path, method in (
+        ("/v1/tasks/{task_id}/upload-complete", "post"),
+        ("/v1/tasks/{task_id}/content", "put"),
+        ("/task/upload/{task_id}", "post"),
+    ):
+        assert {"400", "409"} <= set(paths[path][method]["responses"]), path
+        assert paths[path][method]["requestBody"]["required"] is False, path  # empty files
+    jwks = paths["/.well-known/jwks.json"]["get"]["responses"]["200"]["content"]
+    assert jwks["application/json"]["schema"] == {"$ref": "#/components/schemas/Jwks"}
+    openapi = paths["/openapi.json"]["get"]["responses"]["200"]["content"]
+    assert openapi["application/json"]["schema"] == {"type": "object"}
+    task = spec["components"]["schemas"]["Task"]
+    assert {"max_attempts", "upload_expires_at", "next_attempt_at"} <= set(task["properties"])
+    assert {"id", "status", "progress", "error", "finished_at"} <= set(task["required"])
+    listing = paths["/v1/tasks"]["get"]["parameters"]
+    assert all(p["allowEmptyValue"] for p in listing)  # ?status=&cursor= means "not given"
+    # JSON Schema regexes are ECMA-262: Python's \Z would read as a literal "Z" there.
+    assert "\\Z" not in json.dumps(spec)
+    create = spec["components"]["schemas"]["TaskCreate"]["properties"]
+    assert create["sha256"]["pattern"] == "^[0-9a-fA-F]{64}$"
+    assert create["filename"]["pattern"] == "^[^\\u0000-\\u001f\\u007f]+$"
+    register = spec["components"]["schemas"]["Register"]["properties"]
+    assert register["password"]["minLength"] == 8
+    assert register["username"]["pattern"] == "^[A-Za-z0-9_.-]{3,32}$"
 
 
 def test_docs_page_is_self_contained(client: Any) -> None:

@@ -124,6 +124,83 @@ def test_auth_path_cannot_escape(via_stubs: Flask, auth_stub: Any, path: str) ->
     assert auth_stub.calls == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/internal/tasks/{id}/upload-instructions",
+        "/v1/tasks/{id}/../../internal/tasks/{id}/upload-instructions",
+        "/v1/auth/..%2F..%2Finternal/tasks/{id}/upload-instructions",
+        "/task/upload/{id}/../../internal/tasks/{id}/upload-instructions",
+    ],
+)
+def test_internal_upload_route_is_not_public(
+    via_stubs: Flask, auth_stub: Any, upload_stub: Any, api: Api, path: str
+) -> None:
+    task_id = "5c471300-ab7f-4240-9eae-061dc2fba860"
+    resp = via_stubs.test_client().post(path.format(id=task_id), headers=api.headers)
+    assert resp.status_code in (404, 405), resp.status_code
+    assert resp.mimetype == "application/problem+json"
+    assert auth_stub.calls == [] and upload_stub.calls == []
+
+
+def test_auth_options_answer_is_auths_own(via_stubs: Flask) -> None:
+    # Found by fuzzing: Flask answered OPTIONS itself, advertising the catch-all's
+    # PUT/PATCH in Allow; auth knows which methods its route takes.
+    resp = via_stubs.test_client().options("/v1/auth/sessions/abc")
+    assert resp.status_code == 200
+    allowed = {m.strip() for m in resp.headers["Allow"].split(",")}
+    assert allowed == {"GET", "HEAD", "OPTIONS", "POST", "DELETE"}
+
+
+def test_only_headers_upstreams_read_are_forwarded(via_stubs: Flask, auth_stub: Any) -> None:
+    client = via_stubs.test_client()
+    sent = {
+        "Authorization": "Bearer tok",
+        "User-Agent": "cli/1.0",
+        "Accept": "application/json",
+        "X-Real-IP": "6.6.6.6",
+        "Forwarded": "for=6.6.6.6",
+        "X-Forwarded-Host": "evil.example",
+        "X-Original-URL": "/internal/tasks",
+        "Cookie": "session=1",
+    }
+    sent |= {f"X-Junk-{i}": "1" for i in range(95)}  # auth's server takes 100 at most
+    client.get("/v1/auth/sessions/abc", headers=sent)
+    (call,) = auth_stub.calls
+    got = {name.lower(): value for name, value in call["headers"].items()}
+    assert got["authorization"] == "Bearer tok" and got["user-agent"] == "cli/1.0"
+    assert got["accept"] == "application/json"
+    assert got["x-forwarded-for"] == "127.0.0.1" and got["x-forwarded-host"] == "localhost"
+    for dropped in ("x-real-ip", "forwarded", "x-original-url", "cookie", "x-junk-0"):
+        assert dropped not in got, dropped
+
+
+def html_error_app() -> Flask:
+    """An upstream whose HTTP server refuses requests with HTML pages (as gunicorn does)."""
+    app = Flask("html-errors")
+
+    @app.route("/v1/auth/<int:status>", methods=["GET"])
+    def refuse(status: int) -> Response:
+        return Response("<html>Bad Request at 10.0.0.7</html>", status=status, mimetype="text/html")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(400, 400), (431, 400), (414, 400), (404, 404), (413, 413), (502, 503)],
+)
+def test_upstream_html_errors_become_problems(
+    make_app: Any, live_server: Any, status: int, expected: int
+) -> None:
+    server = live_server(html_error_app())
+    resp = make_app(auth_url=server.url).test_client().get(f"/v1/auth/{status}")
+    assert resp.status_code == expected
+    assert resp.mimetype == "application/problem+json"
+    doc = resp.get_json()
+    assert doc["status"] == expected and "10.0.0.7" not in resp.get_data(as_text=True)
+
+
 def test_auth_down_is_503(make_app: Any) -> None:
     client = make_app(auth_url="http://127.0.0.1:9").test_client()
     for resp in (

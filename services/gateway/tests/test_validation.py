@@ -157,6 +157,19 @@ def test_malformed_json_is_400(api: Any) -> None:
         assert resp.mimetype == "application/problem+json"
 
 
+def test_nan_and_infinity_are_not_json(api: Any, redis_client: Any) -> None:
+    # A third-party processor's "number" param let NaN through to jsonb: a 500.
+    schema = {"type": "object", "properties": {"ratio": {"type": "number"}}}
+    entry = {"name": "ext", "description": "x", "params_schema": schema}
+    redis_client.hset("backdrop:processors", "ext", json.dumps(entry))
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        raw = json.dumps(task_body(processor="ext", params={"ratio": "RATIO"}))
+        raw = raw.replace('"RATIO"', constant)
+        resp = api.post("/v1/tasks", data=raw, content_type="application/json")
+        assert resp.status_code == 400, (constant, resp.get_data(as_text=True))
+        assert resp.get_json()["code"] == "validation_error"
+
+
 def test_non_object_json_is_400(api: Any) -> None:
     for value in ([], "x", 1, None):
         resp = api.post("/v1/tasks", json=value)

@@ -87,3 +87,14 @@ def test_expired_policy_is_rejected(storage: Storage) -> None:
     time.sleep(2.5)
     assert _post(form, b"hello").status_code == 403
     assert storage.head(key) is None
+
+
+def test_multipart_part_of_another_length_is_rejected(storage: Storage) -> None:
+    key = _key()
+    plan = storage.presigned_multipart(key, size=9 * 1024 * 1024, content_type="text/plain")
+    last = plan["parts"][-1]["url"]  # signed for exactly 1 MiB
+    try:
+        assert requests.put(last, data=b"x" * 1024 * 1024 + b"!", timeout=60).status_code == 403
+        assert requests.put(last, data=b"x" * 1024 * 1024, timeout=60).status_code == 200
+    finally:
+        storage.abort_multipart(key, plan["upload_id"])

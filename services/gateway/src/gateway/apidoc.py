@@ -20,6 +20,7 @@ from gateway import schemas
 
 F = TypeVar("F", bound=Callable[..., Any])
 ATTR = "__apidoc__"
+EMPTY_MEANS_ABSENT = "empty_means_absent"  # field metadata: ``?name=`` is read as absent
 PROBLEM = "application/problem+json"
 ERROR_TEXT = {
     400: "Invalid request (validation_error)",
@@ -156,15 +157,33 @@ def build_operation(
     return op
 
 
+def _empty_value(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """``allowEmptyValue`` for query fields whose view reads ``?name=`` as "not given"."""
+    return {"allowEmptyValue": True} if field.metadata.get(EMPTY_MEANS_ABSENT) else {}
+
+
+def _ecma_pattern(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Python's end anchor ``\\Z`` as ECMA-262's ``$``: JSON Schema regexes are ECMA-262,
+    where ``\\Z`` is a literal "Z" (or a syntax error), so clients would misread it."""
+    pattern = ret.get("pattern")
+    if isinstance(pattern, str) and pattern.endswith("\\Z"):
+        return {"pattern": pattern[:-2] + "$"}
+    return {}
+
+
 def build_spec(app: Flask, extra: Callable[[APISpec], None] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every documented route of ``app``."""
+    marshmallow_plugin = MarshmallowPlugin()
     spec = APISpec(
         title="Backdrop API",
         version="1.0.0",
         openapi_version="3.1.0",
-        plugins=[_FlaskPlugin(), MarshmallowPlugin()],
+        plugins=[_FlaskPlugin(), marshmallow_plugin],
         info={"description": "Asynchronous file processing: tasks, uploads, progress, results."},
     )
+    assert marshmallow_plugin.converter is not None
+    marshmallow_plugin.converter.add_parameter_attribute_function(_empty_value)
+    marshmallow_plugin.converter.add_attribute_function(_ecma_pattern)  # type: ignore[no-untyped-call]
     spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

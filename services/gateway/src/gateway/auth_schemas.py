@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from gateway.schemas import (
     CONTENT_TYPE_RE,
+    PRINTABLE,
     ArtifactSchema,
     StrictSchema,
     TaskSchema,
@@ -88,7 +89,9 @@ class SeedTaskRequestSchema(StrictSchema):
     task_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
     params = fields.Dict(keys=fields.String(), load_default=dict)
     filename = fields.String(
-        load_default="upload.bin", validate=[validate.Length(min=1, max=1024), safe_text]
+        load_default="upload.bin",
+        validate=[validate.Length(min=1, max=1024), safe_text],
+        metadata={"pattern": PRINTABLE},
     )
     size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     content_type = fields.String(

@@ -3,7 +3,9 @@
 ``/v1/auth/*`` and the JWKS go to auth; ``upload-complete``, ``PUT .../content`` and the seed
 ``/task/upload/<id>`` go to upload. The request body is read from ``wsgi.input`` in 64 KiB
 chunks as the upstream consumes it, the response is relayed chunk by chunk, undecoded (so
-``Content-Encoding``/``Content-Length`` stay true). Hop-by-hop headers are dropped both ways.
+``Content-Encoding``/``Content-Length`` stay true). Hop-by-hop headers are dropped both ways;
+of the client's other headers only those the upstreams read are sent. An upstream error
+that is not JSON (its HTTP server refusing the request) becomes problem+json here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import requests
-from backdrop_common.errors import NotFound, Unavailable
+from backdrop_common.errors import (
+    BackdropError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+)
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, g, request
 from prometheus_client import Counter
@@ -40,9 +49,22 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Headers the gateway sets itself (or requests computes) instead of copying; "Expect:
-# 100-continue" was already answered by our own server.
-_REPLACED = frozenset({"host", "content-length", "x-forwarded-for", "x-request-id", "expect"})
+# The client headers an upstream reads (credentials, body type, content negotiation, the
+# user agent auth records). Nothing else is copied: a client's X-Real-IP, Forwarded or
+# X-Forwarded-* could only mislead an upstream, and 90-odd junk headers plus ours pushed
+# auth past its own 100-header limit (an HTML 431 relayed instead of problem+json).
+# Host, Content-Length and X-Forwarded-* are set by the gateway (or requests) instead.
+FORWARDED_REQUEST_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "user-agent",
+    }
+)
 # Only plain segments: "..", "%2e%2e" or "//" must not let a client walk to internal routes.
 _AUTH_PATH = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\Z")
 FORWARD_FAILURES = Counter(
@@ -89,7 +111,7 @@ def outgoing_headers() -> dict[str, str]:
     headers = {
         name: value
         for name, value in request.headers.items()
-        if name.lower() not in HOP_BY_HOP | _REPLACED and name.lower() not in named
+        if name.lower() in FORWARDED_REQUEST_HEADERS and name.lower() not in named
     }
     headers["X-Forwarded-For"] = _client_address()
     headers["X-Forwarded-Proto"] = request.scheme
@@ -106,6 +128,24 @@ def _body() -> _Body | Iterator[bytes] | bytes | None:
         return None
     stream = request.stream
     return _chunks(stream) if length is None else _Body(stream, length)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _problem_for(status: int, upstream: str) -> BackdropError:
+    """The problem for an upstream error that came as HTML/text (its HTTP server refused the
+    request before the app saw it): same meaning, the API's shape, nothing of the page."""
+    if status >= 500:
+        return Unavailable(f"The {upstream} service could not answer.")
+    known: dict[int, BackdropError] = {
+        404: NotFound("No such resource."),
+        405: MethodNotAllowed("This method is not allowed on this path."),
+        413: PayloadTooLarge("The request is too large."),
+    }
+    return known.get(status) or ValidationFailed(f"The {upstream} service refused the request.")
 
 
 def forward(base_url: str, path: str, upstream: str) -> Response:
@@ -128,6 +168,9 @@ def forward(base_url: str, path: str, upstream: str) -> Response:
         FORWARD_FAILURES.labels(upstream).inc()
         # The detail names the role, never the host: internal addresses must not leak.
         raise Unavailable(f"The {upstream} service is not reachable.") from exc
+    if resp.status_code >= 400 and not _is_json(resp.headers.get("Content-Type", "")):
+        resp.close()
+        raise _problem_for(resp.status_code, upstream)
     named = {t.strip().lower() for t in resp.headers.get("Connection", "").split(",")}
     headers = [
         (name, value)
@@ -219,6 +262,7 @@ def upload_complete(task_id: uuid.UUID) -> Response:
     tag="uploads",
     path=("task_id",),
     body=("application/octet-stream", "The file's bytes"),
+    body_required=False,  # an empty file is sent as no body; a replay reads none
     responses=UPLOAD_RESPONSES,
 )
 @require_auth()
@@ -233,6 +277,7 @@ def upload_content(task_id: uuid.UUID) -> Response:
     tag="seed aliases",
     path=("task_id",),
     body=("application/octet-stream", "Raw bytes, or multipart/form-data with field 'file'"),
+    body_required=False,
     responses=UPLOAD_RESPONSES,
 )
 @require_auth()

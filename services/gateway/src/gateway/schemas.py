@@ -22,6 +22,8 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
 # surrogate (valid in JSON as "\ud800") cannot be encoded to UTF-8 at all; both would
 # otherwise surface as a 500 from deep inside the driver.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# What ``safe_text`` lets through, as a documented JSON Schema (ECMA-262) pattern.
+PRINTABLE = r"^[^\u0000-\u001f\u007f]+$"
 CONTENT_TYPE_RE = re.compile(
     r"^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}([ \t]*;[ -~]{0,200})?\Z"
 )
@@ -42,7 +44,11 @@ class TaskCreateSchema(StrictSchema):
 
     processor = fields.String(required=True, validate=validate.Length(min=1, max=100))
     params = fields.Dict(keys=fields.String(), load_default=dict)
-    filename = fields.String(required=True, validate=[validate.Length(min=1, max=1024), safe_text])
+    filename = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=1024), safe_text],
+        metadata={"pattern": PRINTABLE},
+    )
     size = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=0), metadata={"format": "int64"}
     )
@@ -129,12 +135,19 @@ class TaskEnvelopeSchema(Schema):
     task = fields.Nested(TaskSchema)
 
 
+# The view drops empty values (``?status=&cursor=``) before loading: documented as
+# ``allowEmptyValue`` (see apidoc) so the spec admits what the server accepts.
+_EMPTY_OK = {"empty_means_absent": True}
+
+
 class TaskListQuerySchema(StrictSchema):
     """Query of ``GET /v1/tasks``."""
 
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(validate=validate.Length(min=1, max=512))
+    status = fields.String(validate=validate.OneOf(STATUSES), metadata=_EMPTY_OK)
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100), metadata=_EMPTY_OK
+    )
+    cursor = fields.String(validate=validate.Length(max=512), metadata=_EMPTY_OK)
 
 
 class TaskListSchema(Schema):

@@ -31,11 +31,18 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body() -> Any:
     """The request body parsed as JSON (whatever the Content-Type); 400 when malformed."""
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
+        # NaN/Infinity are not JSON: PostgreSQL's jsonb refuses them (a 500 for a
+        # third-party processor's number param), and so does the re-encoding before the
+        # seed login is forwarded (which surfaced as a false 503).
+        return json.loads(raw, parse_constant=_no_constant)
     # RecursionError: "[[[[..." nested 100k deep must be a 400, not a 500.
     except (ValueError, RecursionError) as exc:
         raise ValidationFailed("The body is not valid JSON.") from exc

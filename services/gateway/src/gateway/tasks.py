@@ -49,8 +49,14 @@ def create_task() -> tuple[Response, int]:
 @require_auth()
 def list_tasks() -> Response:
     """List your tasks, newest first (cursor pagination)."""
-    # An empty value (``?status=``) means "not given", as clients build such URLs.
-    args = {name: value for name, value in request.args.items() if value != ""}
+    # An empty value (``?status=``) means "not given", as clients build such URLs; of
+    # repeated names the first non-empty value counts, so ``?=&=x`` still meets the schema
+    # (and its unknown-name 400) instead of slipping through as an empty first value.
+    args: dict[str, str] = {}
+    for name, values in request.args.lists():
+        given = [value for value in values if value != ""]
+        if given:
+            args[name] = given[0]
     query = schemas.load(schemas.TaskListQuerySchema(), args)
     rows, next_cursor = taskstore.list_tasks(
         resources().db,

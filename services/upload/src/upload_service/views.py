@@ -81,17 +81,27 @@ def upload_instructions(task_id: str) -> Response:
     return jsonify(instructions(res, row))
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parts(body: Any) -> list[dict[str, Any]] | None:
     """Validate ``{parts?: [{part_number, etag}]}``."""
     if body is None:
         return None
     if not isinstance(body, dict):
         raise ValidationFailed("The body must be a JSON object.")
-    parts = body.get("parts")
-    if parts is None:
+    # Unknown members are refused (as the gateway's documented schema says), so a typo
+    # such as "part" is not silently read as "no parts".
+    unknown = set(body) - {"parts"}
+    if unknown:
+        raise ValidationFailed(errors={name: ["Unknown field."] for name in sorted(unknown)})
+    if "parts" not in body:
         return None
+    parts = body["parts"]
     valid = isinstance(parts, list) and all(
         isinstance(p, dict)
+        and set(p) == {"part_number", "etag"}
         and isinstance(p.get("part_number"), int)
         and not isinstance(p.get("part_number"), bool)
         and 1 <= p["part_number"] <= 10_000
@@ -115,8 +125,11 @@ def upload_complete(task_id: str) -> tuple[Response, int]:
     row = owned_task(res, task_id)
     raw = request.get_data(cache=False)  # capped by MAX_CONTENT_LENGTH; may come chunked
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError as exc:
+        body = json.loads(raw, parse_constant=_no_constant) if raw.strip() else None
+    # RecursionError: "[[[[..." nested 100k deep must be a 400, not a 500.
+    except (ValueError, RecursionError) as exc:
         raise ValidationFailed("The body must be JSON: {parts?: [{part_number, etag}]}.") from exc
+    if body is None and raw.strip():  # a literal ``null``; no body at all is fine
+        raise ValidationFailed("The body must be a JSON object.")
     queued = verify_and_queue(res, row, parts=_parts(body))
     return jsonify(task=taskstore.task_json(queued)), 202

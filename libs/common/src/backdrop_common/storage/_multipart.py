@@ -69,6 +69,10 @@ class MultipartMixin:
                         "Key": key,
                         "UploadId": upload_id,
                         "PartNumber": n,
+                        # Signed, so each URL takes exactly its part's bytes (the last one
+                        # the remainder), not up to 5 GiB each that would sit in storage
+                        # until upload-complete rejects the size or the lifecycle rule runs.
+                        "ContentLength": min(part_size, size - (n - 1) * part_size),
                     },
                     ExpiresIn=expires_s,
                 ),

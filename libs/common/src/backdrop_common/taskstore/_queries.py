@@ -131,7 +131,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if when.tzinfo is None:
             raise ValueError("naive timestamp")
         return when, uuid.UUID(doc["i"])
-    except (ValueError, KeyError, TypeError) as exc:
+    # AttributeError: uuid.UUID() of a number or a list (a forged cursor) is not a 500.
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValidationFailed("Invalid cursor.", {"cursor": ["not a valid cursor"]}) from exc
 
 

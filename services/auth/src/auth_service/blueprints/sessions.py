@@ -35,7 +35,10 @@ def login() -> Response:
     ctx.limiter.check(identifier, ip)
     user = users.find_for_login(ctx.db, identifier)
     stored = user["password_hash"] if user else None
-    if user is None or not ctx.passwords.verify(stored, data["password"]):
+    # Verify before looking at ``user``: ``user is None or not verify(...)`` skipped the
+    # dummy hash for unknown accounts, and the time saved told which accounts exist.
+    verified = ctx.passwords.verify(stored, data["password"])
+    if user is None or not verified:
         ctx.limiter.failed(identifier, ip)
         log.info("login failed", extra={"client_ip": ip})
         raise Unauthorized("The identifier or the password is wrong.")
