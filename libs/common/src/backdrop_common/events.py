@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from backdrop_common.taskstore._rows import TERMINAL as _TERMINAL
+
 EVENTS_PREFIX = "backdrop:events:"
 PROGRESS_PREFIX = "backdrop:progress:"
 EVENTS_MAXLEN = 1000
@@ -21,7 +23,6 @@ TERMINAL_TTL_S = 24 * 3600
 # A log of a task that never finishes must not live forever either.
 OPEN_TTL_S = 7 * 24 * 3600
 PROGRESS_TTL_S = 3600
-_TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
 Event = tuple[str, str, dict[str, Any]]

@@ -5,18 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from backdrop_common import taskstore
 from marshmallow import Schema, ValidationError, fields, validate
 
-STATUSES = (
-    "awaiting_upload",
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "expired",
-)
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+# One definition of the states, the task store's; re-exported for the views.
+STATUSES, TERMINAL = taskstore.STATUSES, taskstore.TERMINAL
 
 # Control characters and lone surrogates: PostgreSQL text cannot hold NUL, and a lone
 # surrogate (valid in JSON as "\ud800") cannot be encoded to UTF-8 at all; both would
