@@ -47,6 +47,9 @@ test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e a
 	  -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	  cd .. && $(PY) scripts/stack.py down --profile e2e; exit $$rc
 
+test-containers: install ## Images, the compose stack (project backdrop-ci, :28080), e2e + container tests, k8s checks
+	@scripts/containers/test.sh
+
 bench: install ## Benchmarks: figures and ratios against baselines measured in the same run
 	@$(PY) scripts/bench/run.py $(BENCH_ARGS)
 

@@ -29,7 +29,7 @@ quiet_build() {
     # Context on stdin: only what this service's build COPYs (not every wheel set).
     # shellcheck disable=SC2086
     tar -C "$REPO_ROOT" -c deploy/docker .run/wheels/common ".run/wheels/$svc" \
-    | docker build -q -f deploy/docker/Dockerfile \
+    | docker build -q --force-rm -f deploy/docker/Dockerfile \
         --build-arg SERVICE="$svc" --build-arg BASE_IMAGE="$BASE_IMAGE" \
         ${DOCKER_BUILD_ARGS:-} "$@" - >/dev/null \
         2> >(grep -v -e 'DEPRECATED: The legacy builder' -e 'BuildKit is currently disabled' \

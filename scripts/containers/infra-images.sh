@@ -36,7 +36,7 @@ for name in "${names[@]}"; do
     ctx=(deploy/docker/infra); [ "$name" = moto ] && ctx+=(.run/wheels/moto)
     # shellcheck disable=SC2086
     tar -C "$REPO_ROOT" -c "${ctx[@]}" \
-    | docker build -q -f "deploy/docker/infra/$name.Dockerfile" \
+    | docker build -q --force-rm -f "deploy/docker/infra/$name.Dockerfile" \
         --build-arg BASE_IMAGE="$BASE_IMAGE" ${DOCKER_BUILD_ARGS:-} -t "$tag" - >/dev/null \
         2> >(grep -v -e 'DEPRECATED: The legacy builder' -e 'BuildKit is currently disabled' \
                 -e '^ *environment-variable\.$' -e 'Install the buildx component' \
