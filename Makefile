@@ -42,7 +42,7 @@ test-unit: ## Run each library's and service's own tests
 	done
 
 test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e against it
-	@$(PY) scripts/stack.py up --profile e2e --fresh
+	@$(PY) scripts/stack.py up --profile e2e --fresh || { $(PY) scripts/stack.py down --profile e2e; exit 1; }
 	@cd tests-e2e && BACKDROP_URL=http://127.0.0.1:18080 ../.venv/bin/pytest tests -q \
 	  -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	  cd .. && $(PY) scripts/stack.py down --profile e2e; exit $$rc

@@ -55,9 +55,3 @@ def create_service_app(name: str, settings: BaseServiceSettings) -> Flask:
             request_id_var.reset(token)
 
     return app
-
-
-def settings_of(app: Flask) -> BaseServiceSettings:
-    """The settings object ``app`` was built with."""
-    settings: BaseServiceSettings = app.config["SETTINGS"]
-    return settings

@@ -15,10 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = frozenset({"", "dev-insecure-change-me", "changeme", "secret"})
 
 
-class ConfigError(RuntimeError):
-    """Raised when the configuration cannot be used (the message names the variable)."""
-
-
 class BaseServiceSettings(BaseSettings):
     """Settings every Backdrop service shares; services subclass it to add their own."""
 

@@ -152,8 +152,14 @@ def signal_cancel(client: redis.Redis, task_id: object) -> None:
 
 
 def cancel_signalled(client: redis.Redis, task_id: object) -> bool:
-    """True when a cancel flag for ``task_id`` is set (the fallback for a missed PUBLISH)."""
-    return bool(client.exists(cancel_key(task_id)))
+    """True when a cancel flag for ``task_id`` is set (the fallback for a missed PUBLISH).
+
+    False when Redis cannot be asked: the database's ``cancel_requested`` still decides.
+    """
+    try:
+        return bool(client.exists(cancel_key(task_id)))
+    except redis.RedisError:
+        return False
 
 
 def _text(value: Any) -> str:

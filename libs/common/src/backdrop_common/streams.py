@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import redis
 
+PROCESSORS_KEY = "backdrop:processors"  # hash: name -> JSON {name, description, params_schema}
 JOB_GROUP = "workers"
 JOB_STREAM_PREFIX = "backdrop:jobs:"
 

@@ -71,8 +71,3 @@ def resources() -> Resources:
     """The resources of the current app."""
     res: Resources = current_app.extensions["gateway"]
     return res
-
-
-def settings() -> GatewaySettings:
-    """The gateway settings of the current app."""
-    return resources().settings

@@ -12,18 +12,10 @@ import threading
 from collections.abc import Callable
 
 import redis
-from backdrop_common.events import CANCEL_CHANNEL, cancel_key
+from backdrop_common.events import CANCEL_CHANNEL
 from backdrop_common.redis_client import redis_from_url
 
 log = logging.getLogger("backdrop.worker.cancel")
-
-
-def cancel_flagged(client: redis.Redis, task_id: str) -> bool:
-    """True when the fallback key says ``task_id`` was cancelled (False if Redis is down)."""
-    try:
-        return bool(client.exists(cancel_key(task_id)))
-    except redis.RedisError:
-        return False
 
 
 class CancelListener(threading.Thread):

@@ -6,11 +6,12 @@ import json
 from collections.abc import Mapping
 
 import redis
+from backdrop_common import streams
 
 from worker.processors.api import Processor
 from worker.processors.registry import describe
 
-CATALOGUE_KEY = "backdrop:processors"
+CATALOGUE_KEY = streams.PROCESSORS_KEY
 
 
 def catalogue_entries(processors: Mapping[str, Processor]) -> dict[str, str]:

@@ -13,12 +13,11 @@ import threading
 import time
 from typing import Any
 
-from backdrop_common import taskstore
+from backdrop_common import events, taskstore
 from backdrop_common.errors import Unavailable
 from backdrop_common.logs import task_id_var
 
 from worker import metrics
-from worker.cancellation import cancel_flagged
 from worker.child import JobChild
 from worker.consumer import Delivery
 from worker.outcomes import HAND_BACK, finalise, publish_status
@@ -112,7 +111,7 @@ class JobRunner(threading.Thread):
             )
             return
         # A cancel that arrived between claim and registration would otherwise be missed.
-        if row.get("cancel_requested") or cancel_flagged(rt.redis, task_id):
+        if row.get("cancel_requested") or events.cancel_signalled(rt.redis, task_id):
             self._cancel.set()
         publish_status(rt, row)
         metrics.JOBS_STARTED.labels(row["processor"]).inc()
@@ -190,7 +189,9 @@ class JobRunner(threading.Thread):
                     break
                 if now >= next_cancel_poll:
                     next_cancel_poll = now + CANCEL_POLL_S
-                    if not self._cancel.is_set() and cancel_flagged(rt.redis, str(row["id"])):
+                    if not self._cancel.is_set() and events.cancel_signalled(
+                        rt.redis, str(row["id"])
+                    ):
                         self.request_cancel()
                 if now >= next_beat:
                     next_beat = now + settings.heartbeat_interval
