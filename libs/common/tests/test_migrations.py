@@ -41,3 +41,15 @@ def test_concurrent_migrations_apply_once(database_url: str) -> None:
     assert errors == []
     applied = [r for r in results if r]
     assert applied == [["001_race.sql"]]
+
+
+def test_pool_reuses_connections(database_url: str) -> None:
+    # Each borrow used to open a new PostgreSQL connection (the pool kept none idle).
+    db = Database(database_url)
+    pids = set()
+    for _ in range(20):
+        with db.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid() AS pid")
+            pids.add(cur.fetchone()["pid"])
+    db.close()
+    assert len(pids) == 1

@@ -38,6 +38,7 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = "INFO"
     max_json_body: int = 1024 * 1024
     db_pool_max: int = 10
+    db_pool_idle: int = 4  # connections kept open between requests, per process
 
     @property
     def is_development(self) -> bool:

@@ -22,6 +22,11 @@ from werkzeug.serving import make_server
 from backdrop_testing import infra
 from backdrop_testing.tokens import TokenMinter
 
+# Suites build hundreds of short-lived apps; connections their pools keep idle would stay open
+# until the garbage collector frees each app and exhaust PostgreSQL's connection limit. Apps
+# in tests therefore keep none (the pool itself is tested in libs/common).
+os.environ.setdefault("BACKDROP_DB_POOL_IDLE", "0")
+
 # One Redis DB per suite, so suites running side by side do not see each other's keys.
 REDIS_DB = {"common": 1, "auth": 2, "gateway": 3, "upload": 4, "worker": 5, "tests-e2e": 7}
 

@@ -42,7 +42,9 @@ class AuthContext:
 
 def build_context(settings: AuthSettings) -> AuthContext:
     """Create the collaborators for ``settings`` (nothing connects yet)."""
-    db = Database(settings.database_url, maxconn=settings.db_pool_max)
+    db = Database(
+        settings.database_url, maxconn=settings.db_pool_max, keep_idle=settings.db_pool_idle
+    )
     return AuthContext(
         settings=settings,
         db=db,

@@ -52,7 +52,11 @@ def init_app(app: Flask, settings: GatewaySettings) -> Resources:
     """Create the resources for ``app`` and register them."""
     res = Resources(
         settings=settings,
-        db=Database(settings.database_url, maxconn=settings.db_pool_max),
+        db=Database(
+            settings.database_url,
+            maxconn=settings.db_pool_max,
+            keep_idle=settings.db_pool_idle,
+        ),
         redis=redis_from_url(settings.redis_url, max_connections=settings.redis_pool_max),
         # One connection per open event stream, parked in XREAD BLOCK for up to
         # sse_block_ms: the socket timeout must outlast it.

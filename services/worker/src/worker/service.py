@@ -47,7 +47,11 @@ class Worker:
         self._runners: list[JobRunner] = []
         self._slot_freed = threading.Event()
         processors = load_processors(settings.processor_names)
-        db = Database(settings.database_url, maxconn=settings.worker_concurrency + 4)
+        db = Database(
+            settings.database_url,
+            maxconn=settings.worker_concurrency + 4,
+            keep_idle=settings.db_pool_idle,
+        )
         client = redis_from_url(settings.redis_url, socket_timeout=10.0)
         consumer = StreamConsumer(
             client,
