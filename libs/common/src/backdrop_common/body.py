@@ -15,6 +15,19 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+def parse_json(
+    raw: str | bytes,
+    detail: str = "The body is not valid JSON.",
+    errors: dict[str, Any] | None = None,
+) -> Any:
+    """Parse JSON text strictly: ``NaN``/``Infinity`` are refused (PostgreSQL's jsonb and
+    re-encoding both choke on them) and nesting too deep to parse is a 400, not a 500."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed(detail, errors=errors) from exc
+
+
 def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
     """The request body as a JSON object; 400 if it is not one, 413 if over the cap."""
     raw = request.get_data(cache=True)
@@ -31,15 +44,12 @@ def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
             errors={"body": ["Expected application/json."]},
         )
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationFailed(
             "The body is not valid UTF-8.", errors={"body": ["Invalid UTF-8."]}
         ) from exc
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed(
-            "The body is not valid JSON.", errors={"body": ["Malformed JSON."]}
-        ) from exc
+    doc = parse_json(text, errors={"body": ["Malformed JSON."]})
     if not isinstance(doc, dict):
         raise ValidationFailed(
             "The body must be a JSON object.", errors={"body": ["Expected a JSON object."]}

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 from backdrop_common import events, taskstore
+from backdrop_common.body import parse_json
 from backdrop_common.errors import (
     IdempotencyMismatch,
     NotFound,
@@ -31,21 +32,9 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def json_body() -> Any:
     """The request body parsed as JSON (whatever the Content-Type); 400 when malformed."""
-    raw = request.get_data(cache=True)
-    try:
-        # NaN/Infinity are not JSON: PostgreSQL's jsonb refuses them (a 500 for a
-        # third-party processor's number param), and so does the re-encoding before the
-        # seed login is forwarded (which surfaced as a false 503).
-        return json.loads(raw, parse_constant=_no_constant)
-    # RecursionError: "[[[[..." nested 100k deep must be a 400, not a 500.
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("The body is not valid JSON.") from exc
+    return parse_json(request.get_data(cache=True))
 
 
 def idempotency_key() -> str | None:
@@ -77,10 +66,7 @@ def _check_json_safe(value: Any, path: str = "_schema") -> None:
 
 def owned(task_id: uuid.UUID | str, principal: Principal) -> taskstore.TaskRow:
     """The caller's task, or 404 (also when it belongs to someone else)."""
-    row = taskstore.get_task(resources().db, task_id, owner_id=principal.user_id)
-    if row is None:
-        raise NotFound("No such task.")
-    return row
+    return taskstore.get_owned_task(resources().db, task_id, principal.user_id)
 
 
 def task_doc(row: taskstore.TaskRow) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from backdrop_common import taskstore
-from backdrop_common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from backdrop_common.body import parse_json
+from backdrop_common.errors import Conflict, PayloadTooLarge, ValidationFailed
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
@@ -19,10 +19,7 @@ bp = Blueprint("uploads", __name__)
 
 def owned_task(res: Resources, task_id: str) -> taskstore.TaskRow:
     """The caller's task, or 404 (also when it belongs to someone else)."""
-    row = taskstore.get_task(res.db, task_id, owner_id=current_principal().user_id)
-    if row is None:
-        raise NotFound("No such task.")
-    return row
+    return taskstore.get_owned_task(res.db, task_id, current_principal().user_id)
 
 
 def _multipart_upload_id(res: Resources, row: taskstore.TaskRow) -> str:
@@ -81,10 +78,6 @@ def upload_instructions(task_id: str) -> Response:
     return jsonify(instructions(res, row))
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _parts(body: Any) -> list[dict[str, Any]] | None:
     """Validate ``{parts?: [{part_number, etag}]}``."""
     if body is None:
@@ -124,11 +117,8 @@ def upload_complete(task_id: str) -> tuple[Response, int]:
     res = resources()
     row = owned_task(res, task_id)
     raw = request.get_data(cache=False)  # capped by MAX_CONTENT_LENGTH; may come chunked
-    try:
-        body = json.loads(raw, parse_constant=_no_constant) if raw.strip() else None
-    # RecursionError: "[[[[..." nested 100k deep must be a 400, not a 500.
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("The body must be JSON: {parts?: [{part_number, etag}]}.") from exc
+    detail = "The body must be JSON: {parts?: [{part_number, etag}]}."
+    body = parse_json(raw, detail) if raw.strip() else None
     if body is None and raw.strip():  # a literal ``null``; no body at all is fine
         raise ValidationFailed("The body must be a JSON object.")
     queued = verify_and_queue(res, row, parts=_parts(body))

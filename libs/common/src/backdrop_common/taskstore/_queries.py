@@ -12,7 +12,7 @@ from typing import Any
 from psycopg2.extras import Json
 
 from backdrop_common.db import Database
-from backdrop_common.errors import ValidationFailed
+from backdrop_common.errors import NotFound, ValidationFailed
 from backdrop_common.storage import input_key
 from backdrop_common.taskstore._rows import (
     TaskId,
@@ -103,6 +103,14 @@ def get_task(db: Database, task_id: TaskId, owner_id: TaskId | None = None) -> T
         "SELECT * FROM tasks.tasks WHERE id = %(id)s AND owner_id = %(owner)s",
         {"id": tid, "owner": as_uuid(owner_id)},
     )
+
+
+def get_owned_task(db: Database, task_id: TaskId, owner_id: TaskId) -> TaskRow:
+    """The owner's task, or ``NotFound`` (also when it belongs to someone else)."""
+    row = get_task(db, task_id, owner_id=owner_id)
+    if row is None:
+        raise NotFound("No such task.")
+    return row
 
 
 def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> TaskRow | None:
