@@ -128,3 +128,13 @@ def test_garbage_rejected(verifier: TokenVerifier) -> None:
     for junk in ["", "abc", "a.b.c", "💥.💥.💥", "x" * 10000]:
         with pytest.raises(Unauthorized):
             verifier.verify(junk)
+
+
+@pytest.mark.parametrize("kid", ["\u0000", "\ud800", "k" * 200, "a/b", ""])
+def test_junk_kid_rejected_before_any_key_lookup(
+    token_minter: TokenMinter, verifier: TokenVerifier, kid: str
+) -> None:
+    head, payload, signature = token_minter.mint().split(".")
+    header = _b64(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
+    with pytest.raises(Unauthorized):
+        verifier.verify(f"{header}.{payload}.{signature}")

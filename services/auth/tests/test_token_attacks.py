@@ -158,3 +158,17 @@ def test_expired_refresh_token(client, victim, clean) -> None:
     assert_unauthorized(
         client.post("/v1/auth/refresh", json={"refresh_token": victim.refresh_token})
     )
+
+
+@pytest.mark.parametrize("kid", ["\u0000", "\ud800", "a\u0000b", "x" * 5000, "../../etc", " "])
+def test_junk_kid_is_401_not_500(client, victim, ctx, kid) -> None:
+    # A NUL or a lone surrogate once reached the database driver: 500 and a traceback.
+    header, claims, signature = _segments(victim.access_token)
+    # json.dumps writes "\ud800" as an escape, which JSON decoders turn back into the
+    # lone surrogate: the token is what an attacker can really send.
+    forged_head = _b64(json.dumps({**header, "kid": kid}).encode())
+    forged = f"{forged_head}.{victim.access_token.split('.')[1]}.{signature}"
+    for method, path in (("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")):
+        assert_unauthorized(client.open(path, method=method, headers=bearer(forged)))
+    signed = _sign(ctx, _claims(victim), kid=kid)
+    assert_unauthorized(client.get("/v1/auth/me", headers=bearer(signed)))

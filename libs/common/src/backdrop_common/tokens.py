@@ -5,6 +5,7 @@ token names a ``kid`` not seen yet)."""
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from backdrop_common.errors import Forbidden, Unauthorized, Unavailable
 ALGORITHM = "EdDSA"
 REVOKED_JTI = "auth:revoked:jti:{}"
 REVOKED_SID = "auth:revoked:sid:{}"
+# Key ids are RFC 7638 thumbprints (base64url); anything else is refused before it reaches a
+# key store, where a NUL or a lone surrogate made the database driver raise (a 500).
+_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -93,9 +97,10 @@ class TokenVerifier:
             raise Unauthorized("The token is malformed.") from exc
         # Pin the algorithm before touching any key: this is what defeats alg:none and
         # HS256-signed-with-the-public-key tokens.
-        if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not _KID.match(kid):
             raise Unauthorized("The token is not signed the way Backdrop signs tokens.")
-        key = self.keys(header["kid"])
+        key = self.keys(kid)
         try:
             claims = jwt.decode(
                 token,
