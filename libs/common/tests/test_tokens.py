@@ -134,7 +134,7 @@ def test_garbage_rejected(verifier: TokenVerifier) -> None:
 def test_junk_kid_rejected_before_any_key_lookup(
     token_minter: TokenMinter, verifier: TokenVerifier, kid: str
 ) -> None:
-    head, payload, signature = token_minter.mint().split(".")
+    _, payload, signature = token_minter.mint().split(".")
     header = _b64(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
     with pytest.raises(Unauthorized):
         verifier.verify(f"{header}.{payload}.{signature}")

@@ -163,7 +163,7 @@ def test_expired_refresh_token(client, victim, clean) -> None:
 @pytest.mark.parametrize("kid", ["\u0000", "\ud800", "a\u0000b", "x" * 5000, "../../etc", " "])
 def test_junk_kid_is_401_not_500(client, victim, ctx, kid) -> None:
     # A NUL or a lone surrogate once reached the database driver: 500 and a traceback.
-    header, claims, signature = _segments(victim.access_token)
+    header, _, signature = _segments(victim.access_token)
     # json.dumps writes "\ud800" as an escape, which JSON decoders turn back into the
     # lone surrogate: the token is what an attacker can really send.
     forged_head = _b64(json.dumps({**header, "kid": kid}).encode())
