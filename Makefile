@@ -33,6 +33,7 @@ run: up ## Bring the system up and run the main job (sign in, submit files, watc
 
 test: install ## Run every test suite (libs, services, e2e) against real PostgreSQL/Redis/S3
 	@scripts/infra.sh 9000
+	@scripts/rgw.sh install
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-e2e
 

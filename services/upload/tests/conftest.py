@@ -1,4 +1,5 @@
-"""Fixtures: the upload app on real PostgreSQL, Redis and S3 (moto), real EdDSA tokens."""
+"""Fixtures: the upload app on real PostgreSQL, Redis and S3 (moto, or Ceph RGW for tests
+marked ``real_s3``), real EdDSA tokens."""
 
 from __future__ import annotations
 
@@ -21,16 +22,25 @@ PUBLIC_URL = "http://gateway.test:8080"
 
 
 @pytest.fixture
+def s3(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """``(endpoint, bucket)``: Ceph RGW for tests marked ``real_s3`` (what storage enforces),
+    a fresh moto bucket otherwise (fast, and the service logic is the same)."""
+    if request.node.get_closest_marker("real_s3"):
+        return request.getfixturevalue("real_s3"), request.getfixturevalue("real_s3_bucket")
+    return request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket")
+
+
+@pytest.fixture
 def settings(
-    database_url: str, redis_url: str, s3_server: str, s3_bucket: str, token_minter: TokenMinter
+    database_url: str, redis_url: str, s3: tuple[str, str], token_minter: TokenMinter
 ) -> UploadSettings:
-    """Settings pointing at this session's servers, a fresh bucket and the test JWKS."""
+    """Settings pointing at this session's servers, the test's bucket and the test JWKS."""
     return UploadSettings(
         env="test",
         database_url=database_url,
         redis_url=redis_url,
-        s3_endpoint_url=s3_server,
-        s3_bucket=s3_bucket,
+        s3_endpoint_url=s3[0],
+        s3_bucket=s3[1],
         auth_url=token_minter.base_url,  # type: ignore[attr-defined]
         public_url=PUBLIC_URL,
         max_upload_bytes=512 * 1024 * 1024,
