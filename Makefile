@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
 PYTEST := ../../.venv/bin/pytest
-SUITES := libs/common services/auth services/upload services/gateway services/worker
+SUITES := libs/common services/auth services/upload services/sweeper services/gateway services/worker
 
 .PHONY: help install infra up down status run demo test test-unit test-e2e test-containers \
         lint fmt typecheck bench all

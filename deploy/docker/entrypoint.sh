@@ -1,8 +1,7 @@
 #!/bin/sh
 # Entry point of every Backdrop service image (deploy/docker/Dockerfile, Dockerfile.source).
 #
-#   (no arguments)   run the service named by BACKDROP_SERVICE (set at build time; the
-#                    upload image also runs the sweeper with BACKDROP_SERVICE=sweeper)
+#   (no arguments)   run the service named by BACKDROP_SERVICE (set at build time)
 #   healthcheck [P]  GET http://127.0.0.1:$BACKDROP_PORT$P (default /healthz), exit 0 on 2xx
 #   migrate          one-shot: every schema migration + the bucket (backdrop-migrate.py);
 #                    run it from the auth image, which also carries the auth schema
@@ -26,7 +25,7 @@ case "$service" in
     gateway) app="gateway.app:create_app()";        default_port=8080 ;;
     auth)    app="auth_service.app:create_app()";   default_port=8081 ;;
     upload)  app="upload_service.app:create_app()"; default_port=8082 ;;
-    sweeper) app="";                                default_port=8083 ;;  # upload image
+    sweeper) app="";                                default_port=8083 ;;  # health endpoint only
     worker)  app="";                                default_port=9100 ;;  # health endpoint only
     *) echo "backdrop-entrypoint: unknown BACKDROP_SERVICE '$service'" >&2; exit 64 ;;
 esac
@@ -38,7 +37,7 @@ case "$service" in
         export BACKDROP_WORKER_HEALTH_PORT
         ;;
     sweeper)
-        # upload_service.settings: the sweeper's health server binds 127.0.0.1 by default,
+        # sweeper.settings: the sweeper's health server binds 127.0.0.1 by default,
         # which probes from outside the container (Kubernetes) cannot reach.
         BACKDROP_PORT="${BACKDROP_SWEEPER_HEALTH_PORT:-${BACKDROP_PORT:-$default_port}}"
         BACKDROP_SWEEPER_HEALTH_PORT="$BACKDROP_PORT"

@@ -34,7 +34,7 @@ IMAGES = {
     "gateway": "gateway",
     "auth": "auth",
     "upload": "upload",
-    "sweeper": "upload",
+    "sweeper": "sweeper",
     "worker": "worker",
 }
 # Secrets the base expects the operator to create (never in git).
@@ -299,6 +299,7 @@ SETTINGS_CLASSES = (
     ("gateway.settings", "GatewaySettings"),
     ("auth_service.settings", "AuthSettings"),
     ("upload_service.settings", "UploadSettings"),
+    ("sweeper.settings", "SweeperSettings"),
     ("worker.settings", "WorkerSettings"),
 )
 

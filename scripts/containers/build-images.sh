@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the service images backdrop/<service>:<tag> from deploy/docker/Dockerfile.
 #
-#   scripts/containers/build-images.sh                 # auth gateway upload worker
+#   scripts/containers/build-images.sh                 # auth gateway upload sweeper worker
 #   scripts/containers/build-images.sh worker          # just one
 #
 # Steps: engine check -> base image (base-image.sh, only if missing) -> host wheels
@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BASE_IMAGE="${BASE_IMAGE:-$BACKDROP_BASE_IMAGE}"
 services=("$@")
-[ "${#services[@]}" -gt 0 ] || services=(auth gateway upload worker)
+[ "${#services[@]}" -gt 0 ] || services=(auth gateway upload sweeper worker)
 
 require_engine
 if [ "$BASE_IMAGE" = "$BACKDROP_BASE_IMAGE" ]; then

@@ -2,7 +2,7 @@
 # The container test path, end to end, on a fresh machine or a warm one:
 #   engine -> base image -> service image(s) -> infra stand-ins -> prove each starts and answers.
 #
-#   scripts/containers/smoke.sh                  # all four service images + stand-ins
+#   scripts/containers/smoke.sh                  # all five service images + stand-ins
 #   SMOKE_SERVICES=worker SMOKE_COMPOSE=0 scripts/containers/smoke.sh
 #   SMOKE_STACK=1 scripts/containers/smoke.sh    # + the whole stack via docker-compose
 #                                                #   (.yml + .local.yml), every service healthy
@@ -11,7 +11,7 @@
 # ports are random, on 127.0.0.1 only. The engine stays up (engine-stop.sh stops it).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SMOKE_SERVICES="${SMOKE_SERVICES:-auth gateway upload worker}"
+SMOKE_SERVICES="${SMOKE_SERVICES:-auth gateway upload sweeper worker}"
 SMOKE_STACK="${SMOKE_STACK:-0}"
 SMOKE_COMPOSE="${SMOKE_COMPOSE:-1}"
 P="backdrop-smoke-$$"

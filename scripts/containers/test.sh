@@ -3,7 +3,7 @@
 #
 #   1. Docker engine (installed and started if needed; stopped at the end only if started here)
 #   2. static checks, no engine needed: deploy/k8s (kustomize render + schema), compose files
-#   3. images: local base image, the four service images (host wheels), infra stand-ins
+#   3. images: local base image, the five service images (host wheels), infra stand-ins
 #   4. the stack: docker-compose.yml + docker-compose.local.yml, project backdrop-ci, gateway on
 #      127.0.0.1:28080, S3 on 127.0.0.1:29000, production mode with generated secrets,
 #      worker lease 6 s (a killed worker's job is taken over after ~9 s)

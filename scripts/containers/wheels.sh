@@ -35,7 +35,7 @@ WHEELS_ROOT="$REPO_ROOT/.run/wheels"
 POOL="$WHEELS_ROOT/_pool/$PYTAG-$ARCH"
 HELPER="$REPO_ROOT/scripts/containers/wheelset.py"
 
-[ "$#" -gt 0 ] || die "usage: $0 auth|gateway|upload|worker|moto ..."
+[ "$#" -gt 0 ] || die "usage: $0 auth|gateway|upload|sweeper|worker|moto ..."
 command -v uv >/dev/null || die "uv not found (pip install uv)"
 
 # pip for `pip download`/`pip wheel`: the host's, else a small venv seeded by uv.
@@ -64,9 +64,9 @@ export_pkg() {  # export_pkg PACKAGE OUT
 sets=(); services=()
 for name in "$@"; do
     case "$name" in
-        auth|gateway|upload|worker) services+=("$name") ;;
+        auth|gateway|upload|sweeper|worker) services+=("$name") ;;
         moto) ;;
-        *) die "unknown wheel set '$name' (auth|gateway|upload|worker|moto)" ;;
+        *) die "unknown wheel set '$name' (auth|gateway|upload|sweeper|worker|moto)" ;;
     esac
 done
 if [ "${#services[@]}" -gt 0 ]; then

@@ -59,6 +59,7 @@ SETTINGS_CLASSES = (
     ("gateway.settings", "GatewaySettings"),
     ("auth_service.settings", "AuthSettings"),
     ("upload_service.settings", "UploadSettings"),
+    ("sweeper.settings", "SweeperSettings"),
     ("worker.settings", "WorkerSettings"),
 )
 
@@ -117,7 +118,7 @@ def test_main_file(tmp_path: Path) -> None:
     assert gw["auth"] == gw["upload"] == "service_healthy"
     assert services["worker"]["deploy"]["replicas"] == 3
     assert "--appendonly" in services["redis"]["command"]
-    assert services["sweeper"]["environment"]["BACKDROP_SERVICE"] == "sweeper"
+    assert services["sweeper"]["image"].startswith("backdrop/sweeper:")
     for name in ("migrate", "auth", "gateway", "upload", "sweeper", "worker"):
         env = services[name]["environment"]
         assert env["BACKDROP_ENV"] == "production", name

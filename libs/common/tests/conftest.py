@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from backdrop_common import taskstore
 from backdrop_common.db import Database
+from backdrop_testing.tasks import new_task
 
 
 @pytest.fixture(scope="session")
@@ -33,21 +33,6 @@ def make_task(db: Database) -> Callable[..., taskstore.TaskRow]:
     """Factory: ``make_task(**overrides)`` creates an ``awaiting_upload`` task."""
 
     def make(**overrides: Any) -> taskstore.TaskRow:
-        fields: dict[str, Any] = {
-            "owner_id": uuid.uuid4(),
-            "processor": "checksum",
-            "params": {"algorithms": ["sha256"]},
-            "filename": "report.csv",
-            "size": 11,
-            "content_type": "text/csv",
-            "sha256": None,
-            "idempotency_key": None,
-            "request_hash": None,
-            "upload_window_s": 3600,
-        }
-        fields.update(overrides)
-        row, created = taskstore.create_task(db, **fields)
-        assert created
-        return row
+        return new_task(db, **overrides)
 
     return make

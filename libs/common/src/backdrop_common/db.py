@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 
 from backdrop_common.errors import Unavailable
+
+if TYPE_CHECKING:
+    from backdrop_common.config import BaseServiceSettings
 
 psycopg2.extras.register_uuid()
 
@@ -41,6 +44,13 @@ class Database:
         # gevent (or 20 racing requests) bursts exceed the pool, so borrowers wait for a slot
         # (up to acquire_timeout) instead of failing with 503. (Added by the gateway.)
         self._slots = threading.BoundedSemaphore(maxconn)
+
+    @classmethod
+    def from_settings(cls, settings: BaseServiceSettings) -> Database:
+        """A pool for ``BACKDROP_DATABASE_URL`` sized by ``BACKDROP_DB_POOL_MAX``/``_IDLE``."""
+        return cls(
+            settings.database_url, maxconn=settings.db_pool_max, keep_idle=settings.db_pool_idle
+        )
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         if self._pool is None:

@@ -29,7 +29,15 @@ from backdrop_testing.tokens import TokenMinter
 os.environ.setdefault("BACKDROP_DB_POOL_IDLE", "0")
 
 # One Redis DB per suite, so suites running side by side do not see each other's keys.
-REDIS_DB = {"common": 1, "auth": 2, "gateway": 3, "upload": 4, "worker": 5, "tests-e2e": 7}
+REDIS_DB = {
+    "common": 1,
+    "auth": 2,
+    "gateway": 3,
+    "upload": 4,
+    "worker": 5,
+    "tests-e2e": 7,
+    "sweeper": 10,
+}
 
 
 def _suite(config: pytest.Config) -> str:

@@ -27,11 +27,7 @@ class Resources:
         """Clients for ``settings`` (connections are opened lazily)."""
         return cls(
             settings=settings,
-            db=Database(
-                settings.database_url,
-                maxconn=settings.db_pool_max,
-                keep_idle=settings.db_pool_idle,
-            ),
+            db=Database.from_settings(settings),
             redis=redis_from_url(settings.redis_url),
             storage=Storage(settings),
         )

@@ -10,7 +10,7 @@ GiB = 1024 * MiB
 
 
 class UploadSettings(BaseServiceSettings):
-    """What the upload service and the sweeper read on top of the shared settings."""
+    """What the upload service reads on top of the shared settings."""
 
     public_url: str = "http://127.0.0.1:8080"
     """Public gateway base; ``stream_url`` = ``{public_url}/v1/tasks/<id>/content``."""
@@ -28,15 +28,6 @@ class UploadSettings(BaseServiceSettings):
     """Create the bucket at start; default: only in development/test."""
     migrate_on_start: bool = True
     """Apply the ``tasks`` schema migrations at start (advisory-locked, idempotent)."""
-    sweep_interval_s: float = Field(default=5.0, gt=0)
-    """Pause between two sweeps."""
-    relay_after_s: float = Field(default=10.0, ge=0)
-    """A queued task whose XADD is unconfirmed this long is relayed by the sweeper."""
-    stale_after_s: float = Field(default=600.0, ge=0)
-    """Re-send deliveries that look lost (Redis restarted) after this long; 0 disables."""
-    sweeper_health_host: str = "127.0.0.1"
-    sweeper_health_port: int = Field(default=8083, ge=0, le=65535)
-    """Port of the sweeper's /healthz, /readyz, /metrics (0: no health server)."""
 
     @property
     def should_ensure_bucket(self) -> bool:

@@ -1,4 +1,4 @@
-"""The sweeper: the timers of the task lifecycle, one short sweep at a time.
+"""One sweep: the timers of the task lifecycle, one short sweep at a time.
 
 Each sweep expires uploads past their window (removing partial objects and open multipart
 uploads) and relays queued tasks whose job never reached the stream (a crash between the
@@ -9,27 +9,16 @@ sweepers may run: a transaction-level advisory lock lets one sweep at a time.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from backdrop_common import events, streams, taskstore
 from backdrop_common.db import Database
-from backdrop_common.health import health_blueprint
-from backdrop_common.logs import configure_logging
 from backdrop_common.storage import Storage
-from flask import Flask
 from prometheus_client import Counter
-from werkzeug.serving import make_server
 
-from upload_service.app import health_checks, prepare
-from upload_service.resources import Resources
-from upload_service.settings import UploadSettings
-
-log = logging.getLogger("upload.sweeper")
+log = logging.getLogger(__name__)
 LOCK_KEY = zlib.crc32(b"backdrop-sweeper")
 EXPIRED = Counter("backdrop_sweeper_expired_total", "Uploads expired by the sweeper")
 RELAYED = Counter("backdrop_sweeper_relayed_total", "Jobs (re)sent to their stream")
@@ -102,47 +91,3 @@ def sweep_once(
     if report.expired or report.relayed:
         log.info("sweep: %d expired, %d relayed", report.expired, report.relayed)
     return report
-
-
-def serve_health(res: Resources) -> Any:
-    """Serve /healthz, /readyz, /metrics on the sweeper's health port (daemon thread)."""
-    app = Flask("sweeper")
-    app.register_blueprint(health_blueprint(health_checks(res)))
-    server = make_server(res.settings.sweeper_health_host, res.settings.sweeper_health_port, app)
-    threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
-    return server
-
-
-def run(settings: UploadSettings, stop: threading.Event) -> None:
-    """Sweep every ``sweep_interval_s`` until ``stop`` is set."""
-    res = Resources.from_settings(settings)
-    prepare(res)
-    server = serve_health(res) if settings.sweeper_health_port else None
-    stale = settings.stale_after_s or None
-    log.info("sweeper started (every %.1f s)", settings.sweep_interval_s)
-    while not stop.is_set():
-        try:
-            sweep_once(
-                res.db, res.redis, res.storage,
-                relay_after_s=settings.relay_after_s, stale_after_s=stale,
-            )  # fmt: skip
-        except Exception:  # a dependency is down: log, wait, try again
-            log.exception("sweep failed")
-        stop.wait(settings.sweep_interval_s)
-    if server is not None:
-        server.shutdown()
-    res.close()
-
-
-def main() -> None:
-    """Console entry point ``backdrop-sweeper``."""
-    settings = UploadSettings()
-    configure_logging("sweeper", settings.log_level)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    run(settings, stop)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""Backdrop sweeper: one process running the timers of the task lifecycle."""

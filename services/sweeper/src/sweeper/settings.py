@@ -1,0 +1,22 @@
+"""Sweeper settings (``BACKDROP_*`` environment variables, defaults in code)."""
+
+from __future__ import annotations
+
+from backdrop_common.config import BaseServiceSettings
+from pydantic import Field
+
+
+class SweeperSettings(BaseServiceSettings):
+    """What the sweeper reads on top of the shared settings."""
+
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    """Pause between two sweeps."""
+    relay_after_s: float = Field(default=10.0, ge=0)
+    """A queued task whose XADD is unconfirmed this long is relayed by the sweeper."""
+    stale_after_s: float = Field(default=600.0, ge=0)
+    """Re-send deliveries that look lost (Redis restarted) after this long; 0 disables."""
+    migrate_on_start: bool = True
+    """Apply the ``tasks`` schema migrations at start (advisory-locked, idempotent)."""
+    sweeper_health_host: str = "127.0.0.1"
+    sweeper_health_port: int = Field(default=8083, ge=0, le=65535)
+    """Port of the sweeper's /healthz, /readyz, /metrics (0: no health server)."""

@@ -1,0 +1,126 @@
+"""The sweeper: expiring abandoned uploads and relaying jobs that never reached the stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import psycopg2
+import redis
+import requests
+from backdrop_common import events, taskstore
+from backdrop_testing.infra import free_port
+from sweeper import service
+from sweeper.service import Clients
+from sweeper.settings import SweeperSettings
+from sweeper.sweep import LOCK_KEY, SweepReport, sweep_once
+
+Jobs = Callable[..., list[str]]
+
+
+def _sweep(clients: Clients, **kwargs: Any) -> SweepReport:
+    kwargs.setdefault("relay_after_s", 0)
+    return sweep_once(clients.db, clients.redis, clients.storage, **kwargs)
+
+
+def _age(clients: Clients, task_id: Any, column: str) -> None:
+    with clients.db.cursor() as cur:
+        cur.execute(
+            f"UPDATE tasks.tasks SET {column} = now() - interval '1 h' WHERE id = %s",  # noqa: S608
+            (task_id,),
+        )
+
+
+def test_expires_abandoned_uploads_and_cleans_storage(
+    clients: Clients, make_task: Callable[..., Any], redis_client: redis.Redis
+) -> None:
+    task = make_task()
+    fresh = make_task()
+    upload_id = clients.storage.create_multipart(task["object_key"], "text/plain")
+    clients.storage.upload_part(task["object_key"], upload_id, 1, b"partial")
+    taskstore.set_multipart_upload(clients.db, task["id"], upload_id)
+    clients.storage.put_bytes(task["object_key"], b"stray", "text/plain")
+    _age(clients, task["id"], "upload_expires_at")
+    report = _sweep(clients)
+    assert report.expired == 1 and not report.skipped
+    assert taskstore.get_task(clients.db, task["id"])["status"] == "expired"
+    assert taskstore.get_task(clients.db, fresh["id"])["status"] == "awaiting_upload"
+    assert clients.storage.head(task["object_key"]) is None
+    uploads = clients.storage.s3.list_multipart_uploads(Bucket=clients.storage.bucket)
+    assert uploads.get("Uploads", []) == []
+    logged = events.read_events(redis_client, task["id"], None, 0)
+    assert logged[-1][2]["status"] == "expired"
+    assert redis_client.ttl(events.events_key(task["id"])) <= events.TERMINAL_TTL_S
+    assert _sweep(clients).expired == 0
+
+
+def test_relays_a_job_lost_between_commit_and_xadd(
+    clients: Clients, make_task: Callable[..., Any], jobs: Jobs
+) -> None:
+    task = make_task()
+    taskstore.mark_queued(clients.db, task["id"])  # ... and the process died before the XADD
+    assert _sweep(clients, relay_after_s=60).relayed == 0  # too fresh: the uploader may be on it
+    assert _sweep(clients).relayed == 1
+    assert jobs() == [str(task["id"])]
+    assert taskstore.get_task(clients.db, task["id"])["enqueued_at"] is not None
+    assert _sweep(clients).relayed == 0 and jobs() == [str(task["id"])]
+
+
+def test_relays_due_retries_and_lost_deliveries(
+    clients: Clients, make_task: Callable[..., Any], jobs: Jobs
+) -> None:
+    task = make_task()
+    taskstore.mark_queued(clients.db, task["id"])
+    taskstore.mark_enqueued(clients.db, task["id"])
+    taskstore.claim(clients.db, task["id"], "w1", 30)
+    taskstore.requeue(clients.db, task["id"], "w1", delay_s=3600)
+    assert _sweep(clients).relayed == 0  # backoff not over
+    _age(clients, task["id"], "next_attempt_at")
+    assert _sweep(clients).relayed == 1
+    # Redis lost the stream: a delivery older than stale_after_s is sent again.
+    _age(clients, task["id"], "enqueued_at")
+    assert _sweep(clients, stale_after_s=60).relayed == 1
+    assert jobs() == [str(task["id"])] * 2
+
+
+def test_one_sweeper_at_a_time(clients: Clients, settings: SweeperSettings) -> None:
+    holder = psycopg2.connect(settings.database_url)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        assert _sweep(clients).skipped
+    finally:
+        holder.close()
+    assert not _sweep(clients).skipped
+
+
+def test_run_loop_serves_health_and_stops(settings: SweeperSettings, clients: Clients) -> None:
+    settings.sweeper_health_port = free_port()
+    settings.sweep_interval_s = 0.05
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(settings, stop))
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{settings.sweeper_health_port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                ready = requests.get(f"{base}/readyz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert "backdrop_sweeper_relayed_total" in requests.get(f"{base}/metrics", timeout=2).text
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_console_script_is_declared() -> None:
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts["backdrop-sweeper"] == "sweeper.service:main"
