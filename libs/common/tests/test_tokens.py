@@ -10,15 +10,19 @@ import uuid
 import jwt
 import pytest
 import redis
-from backdrop_common.errors import Unauthorized
+from backdrop_common.errors import Unauthorized, register_error_handlers
 from backdrop_common.tokens import (
     REVOKED_JTI,
     REVOKED_SID,
     JWKSKeyResolver,
     TokenVerifier,
+    current_principal,
+    has_role,
+    require_auth,
 )
 from backdrop_testing.tokens import TokenMinter
 from cryptography.hazmat.primitives import serialization
+from flask import Flask
 
 
 @pytest.fixture
@@ -31,7 +35,7 @@ def test_valid_token_gives_principal(token_minter: TokenMinter, verifier: TokenV
     user = uuid.uuid4()
     principal = verifier.verify(token_minter.mint(user, roles=("user", "admin")))
     assert principal.user_id == user
-    assert principal.is_admin
+    assert principal.has_role("operator") and principal.has_role("admin")
 
 
 def _b64(data: bytes) -> str:
@@ -138,3 +142,45 @@ def test_junk_kid_rejected_before_any_key_lookup(
     header = _b64(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
     with pytest.raises(Unauthorized):
         verifier.verify(f"{header}.{payload}.{signature}")
+
+
+@pytest.mark.parametrize(
+    ("held", "role", "allowed"),
+    [
+        (("user",), "user", True),
+        (("user",), "operator", False),
+        (("user",), "admin", False),
+        (("operator",), "user", True),
+        (("operator",), "operator", True),
+        (("operator",), "admin", False),
+        (("user", "admin"), "operator", True),
+        ((), "user", False),
+        (("superuser", "root"), "user", False),
+    ],
+)
+def test_roles_include_the_ones_below(held: tuple[str, ...], role: str, allowed: bool) -> None:
+    assert has_role(held, role) is allowed
+
+
+def test_require_auth_refuses_a_missing_role_with_403(
+    token_minter: TokenMinter, verifier: TokenVerifier
+) -> None:
+    app = Flask("roles")
+    app.extensions["token_verifier"] = verifier
+    register_error_handlers(app)
+
+    @app.get("/ops")
+    @require_auth("operator")
+    def ops() -> str:
+        return current_principal().roles[0]
+
+    client = app.test_client()
+    as_user = client.get("/ops", headers={"Authorization": f"Bearer {token_minter.mint()}"})
+    assert as_user.status_code == 403
+    assert as_user.mimetype == "application/problem+json"
+    assert as_user.get_json()["code"] == "forbidden"
+    operator = token_minter.mint(roles=("operator",))
+    assert client.get("/ops", headers={"Authorization": f"Bearer {operator}"}).text == "operator"
+    assert ops.required_role == "operator"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="unknown role"):
+        require_auth("root")

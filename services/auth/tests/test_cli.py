@@ -22,14 +22,14 @@ def test_create_admin_from_stdin(auth, ctx, clean) -> None:
     with clean.cursor() as cur:
         cur.execute("SELECT roles, password_hash FROM auth.users WHERE username = 'root'")
         row = cur.fetchone()
-    assert row["roles"] == ["user", "admin"]
+    assert row["roles"] == ["user", "operator", "admin"]
     assert row["password_hash"].startswith("$argon2id$")
     resp = auth.login("root", ADMIN_PASSWORD)
     assert resp.status_code == 200
     me = auth.client.get(
         "/v1/auth/me", headers={"Authorization": f"Bearer {resp.get_json()['access_token']}"}
     )
-    assert me.get_json()["roles"] == ["user", "admin"]
+    assert me.get_json()["roles"] == ["user", "operator", "admin"]
 
 
 def test_create_admin_prompts_twice(ctx, clean) -> None:

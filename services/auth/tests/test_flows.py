@@ -9,7 +9,7 @@ import jwt
 
 from tests.helpers import PASSWORD, assert_problem, assert_unauthorized, bearer, count_rows
 
-USER_FIELDS = {"id", "email", "username", "name", "roles", "created_at"}
+USER_FIELDS = {"id", "email", "username", "name", "roles", "created_at", "disabled"}
 
 
 def test_register_returns_user(auth) -> None:

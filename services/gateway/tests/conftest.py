@@ -164,10 +164,12 @@ def client(app: Flask) -> FlaskClient:
 class Api:
     """A signed-in user calling the gateway through the test client."""
 
-    def __init__(self, client: FlaskClient, minter: TokenMinter) -> None:
+    def __init__(
+        self, client: FlaskClient, minter: TokenMinter, roles: tuple[str, ...] = ("user",)
+    ) -> None:
         self.client = client
         self.user_id = uuid.uuid4()
-        self.token = minter.mint(self.user_id)
+        self.token = minter.mint(self.user_id, roles=roles)
         self.headers = {"Authorization": f"Bearer {self.token}"}
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
@@ -207,13 +209,13 @@ def task_body(**fields: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_api(client: FlaskClient, token_minter: TokenMinter) -> Callable[[], Api]:
-    """Factory: a new user (own id and token) on the gateway."""
-    return lambda: Api(client, token_minter)
+def make_api(client: FlaskClient, token_minter: TokenMinter) -> Callable[..., Api]:
+    """Factory: a new user (own id and token, ``roles`` default user) on the gateway."""
+    return lambda roles=("user",): Api(client, token_minter, roles)
 
 
 @pytest.fixture
-def api(make_api: Callable[[], Api]) -> Api:
+def api(make_api: Callable[..., Api]) -> Api:
     """A signed-in user."""
     return make_api()
 

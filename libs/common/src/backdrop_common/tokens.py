@@ -18,6 +18,9 @@ from flask import current_app, g, request
 from backdrop_common.errors import Forbidden, Unauthorized, Unavailable
 
 ALGORITHM = "EdDSA"
+# Roles from least to most: each includes the ones before it (an operator may do what a
+# user may; an admin what an operator may). Tokens carry the ``roles`` claim.
+ROLES = ("user", "operator", "admin")
 REVOKED_JTI = "auth:revoked:jti:{}"
 REVOKED_SID = "auth:revoked:sid:{}"
 # Key ids are RFC 7638 thumbprints (base64url); anything else is refused before it reaches a
@@ -38,10 +41,15 @@ class Principal:
     sid: str
     token: str
 
-    @property
-    def is_admin(self) -> bool:
-        """True when the caller has the ``admin`` role."""
-        return "admin" in self.roles
+    def has_role(self, role: str) -> bool:
+        """True when the caller holds ``role`` or a role above it."""
+        return has_role(self.roles, role)
+
+
+def has_role(held: tuple[str, ...] | list[str], role: str) -> bool:
+    """True when the roles ``held`` include ``role`` or a role above it (``ROLES`` order)."""
+    needed = ROLES.index(role)
+    return any(r in ROLES and ROLES.index(r) >= needed for r in held)
 
 
 class KeyResolver(Protocol):
@@ -137,22 +145,26 @@ def bearer_token() -> str:
     return token.strip()
 
 
-def require_auth(
-    roles: tuple[str, ...] = (),
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """View decorator: verify the bearer token (``app.extensions['token_verifier']``) and
-    put the caller on ``g.principal``; ``roles`` lists roles of which one is required."""
+def require_auth(role: str = "user") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """View decorator: verify the bearer token (``app.extensions['token_verifier']``), put
+    the caller on ``g.principal`` and require ``role`` (or a role above it): 403 otherwise.
+
+    The wrapped view carries ``required_role``, so a test can walk every route and check
+    that each one declares who may call it."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             verifier: TokenVerifier = current_app.extensions["token_verifier"]
             principal = verifier.verify(bearer_token())
-            if roles and not set(roles) & set(principal.roles):
-                raise Forbidden("Your role does not allow this.")
+            if not principal.has_role(role):
+                raise Forbidden(f"This needs the {role} role.")
             g.principal = principal
             return view(*args, **kwargs)
 
+        wrapper.required_role = role  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

@@ -8,7 +8,7 @@ from backdrop_common.tokens import TokenVerifier
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from auth_service.blueprints import jwks, sessions, users
+from auth_service.blueprints import admin_users, jwks, sessions, users
 from auth_service.context import Startup, build_context
 from auth_service.keys import LocalKeyResolver
 from auth_service.settings import AuthSettings
@@ -42,6 +42,6 @@ def create_app(settings: AuthSettings | None = None) -> Flask:
         ctx.redis.ping()
 
     app.register_blueprint(health_blueprint({"postgres": postgres, "redis": redis}))
-    for module in (users, sessions, jwks):
+    for module in (users, sessions, jwks, admin_users):
         app.register_blueprint(module.bp)
     return app

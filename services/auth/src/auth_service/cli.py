@@ -8,6 +8,7 @@ import click
 from backdrop_common.body import load
 from backdrop_common.errors import BackdropError, ValidationFailed
 from backdrop_common.migrations import migrate as run_migrations
+from backdrop_common.tokens import ROLES
 
 from auth_service import users
 from auth_service.context import MIGRATIONS, AuthContext, build_context
@@ -63,7 +64,9 @@ def _read_password(from_stdin: bool) -> str:
 def create_admin(
     ctx: click.Context, email: str, username: str, name: str | None, password_stdin: bool
 ) -> None:
-    """Create a user with roles user and admin (the password is never taken from argv)."""
+    """Create a user with every role, up to admin (the password is never taken from argv).
+
+    This is the bootstrap: further roles are granted by an admin through the API."""
     password = _read_password(password_stdin)
     try:
         data = load(
@@ -83,7 +86,7 @@ def create_admin(
             username=data["username"],
             name=data["name"],
             password_hash=auth.passwords.hash(data["password"]),
-            roles=users.ROLES,
+            roles=ROLES,
         )
     except BackdropError as exc:
         raise click.ClickException(exc.detail) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from backdrop_common.tokens import ROLES
 from marshmallow import RAISE, Schema, fields, validate
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}\Z"
@@ -82,4 +83,21 @@ class LogoutSchema(StrictSchema):
 
     refresh_token = SafeString(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=512)
+    )
+
+
+class UserListQuerySchema(StrictSchema):
+    """``GET /v1/admin/users`` query."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = SafeString(load_default=None, validate=validate.Length(min=1, max=200))
+
+
+class RolesSchema(StrictSchema):
+    """``PUT /v1/admin/users/{id}/roles``: the complete set (``user`` is always kept)."""
+
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        required=True,
+        validate=validate.Length(max=len(ROLES)),
     )

@@ -81,8 +81,14 @@ def rotate(db: Database, token: str, ttl: int) -> Rotation:
             "UPDATE auth.sessions SET last_used_at = now() WHERE id = %s RETURNING user_id",
             (session_id,),
         )
-        cur.execute("SELECT id, roles FROM auth.users WHERE id = %s", (cur.fetchone()["user_id"],))
+        cur.execute(
+            "SELECT id, roles, disabled_at FROM auth.users WHERE id = %s",
+            (cur.fetchone()["user_id"],),
+        )
         user = dict(cur.fetchone())
+        if user["disabled_at"] is not None:
+            # Disabling revokes sessions too; this covers a refresh racing the disable.
+            return Rotation("invalid", session_id)
         return Rotation("ok", session_id, _issue_refresh(cur, session_id, ttl), user)
 
 
@@ -98,6 +104,17 @@ def revoke(db: Database, session_id: str, user_id: uuid.UUID | str, reason: str)
     """Revoke ``user_id``'s session ``session_id`` (its refresh tokens die with it)."""
     with db.cursor() as cur:
         _revoke(cur, session_id, reason, user_id)
+
+
+def revoke_all(db: Database, user_id: uuid.UUID | str, reason: str) -> list[str]:
+    """Revoke every live session of ``user_id``; returns their ids (for the Redis marks)."""
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = %s"
+            " WHERE user_id = %s AND revoked_at IS NULL RETURNING id",
+            (reason, str(user_id)),
+        )
+        return [str(row["id"]) for row in cur.fetchall()]
 
 
 def session_of(db: Database, token: str, user_id: uuid.UUID | str) -> str | None:

@@ -10,9 +10,9 @@ from typing import Any
 import psycopg2.errors
 from backdrop_common.db import Database
 from backdrop_common.errors import Conflict
+from backdrop_common.tokens import ROLES
 
-ROLES = ("user", "admin")
-_COLUMNS = "id, email, username, name, roles, created_at"
+_COLUMNS = "id, email, username, name, roles, created_at, disabled_at"
 _CONSTRAINT_FIELD = {"users_email_key": "email", "users_username_key": "username"}
 
 
@@ -29,9 +29,9 @@ def create_user(
     try:
         with db.cursor() as cur:
             cur.execute(
-                "INSERT INTO auth.users (email, username, name, password_hash, roles)"
+                "INSERT INTO auth.users (email, username, name, password_hash, roles)"  # noqa: S608
                 " VALUES (%s, %s, %s, %s, %s)"
-                " RETURNING id, email, username, name, roles, created_at",
+                f" RETURNING {_COLUMNS}",
                 (email, username, name, password_hash, list(roles)),
             )
             return dict(cur.fetchone())
@@ -87,4 +87,60 @@ def user_json(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "roles": list(row["roles"]),
         "created_at": rfc3339(row["created_at"]),
+        "disabled": row.get("disabled_at") is not None,
     }
+
+
+def list_users(
+    db: Database, *, limit: int, after: tuple[dt.datetime, uuid.UUID] | None = None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` users, newest first, those created before ``after`` (keyset)."""
+    where = "true"
+    args: dict[str, Any] = {"n": limit}
+    if after is not None:
+        where = "(created_at, id) < (%(t)s, %(i)s)"
+        args.update(t=after[0], i=str(after[1]))
+    with db.cursor() as cur:
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM auth.users WHERE {where}"  # noqa: S608 - fixed text
+            " ORDER BY created_at DESC, id DESC LIMIT %(n)s",
+            args,
+        )
+        return [dict(row) for row in cur.fetchall()]
+
+
+def set_disabled(db: Database, user_id: uuid.UUID | str, disabled: bool) -> dict[str, Any] | None:
+    """Disable (or enable) an account; ``None`` when there is no such user."""
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE auth.users SET updated_at = now(),"  # noqa: S608 - fixed text
+            " disabled_at = CASE WHEN %s THEN coalesce(disabled_at, now()) END"
+            f" WHERE id = %s RETURNING {_COLUMNS}",
+            (disabled, str(user_id)),
+        )
+        row = cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+def set_roles(
+    db: Database, user_id: uuid.UUID | str, roles: Sequence[str]
+) -> tuple[dict[str, Any], list[str]] | None:
+    """Replace the user's roles; returns ``(user, roles taken away)`` or ``None``.
+
+    Roles are levels (each includes those below it), so the stored list is every role up to
+    the highest one given: ``["admin"]`` is stored as ``["user", "operator", "admin"]``.
+    """
+    top = max((ROLES.index(r) for r in roles), default=0)
+    wanted = list(ROLES[: top + 1])
+    with db.cursor() as cur:
+        cur.execute("SELECT roles FROM auth.users WHERE id = %s FOR UPDATE", (str(user_id),))
+        before = cur.fetchone()
+        if before is None:
+            return None
+        cur.execute(
+            "UPDATE auth.users SET roles = %s, updated_at = now()"  # noqa: S608 - fixed text
+            f" WHERE id = %s RETURNING {_COLUMNS}",
+            (wanted, str(user_id)),
+        )
+        row = dict(cur.fetchone())
+    return row, [r for r in before["roles"] if r not in wanted]

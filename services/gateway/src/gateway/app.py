@@ -12,6 +12,7 @@ from flask import Flask
 from redis import Redis
 
 from gateway import aliases, clients, deps, docs, events, forward, processors, tasks
+from gateway.admin import users as admin_users
 from gateway.settings import GatewaySettings
 
 
@@ -28,7 +29,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
         settings.jwt_audience,
         res.redis,
     )
-    for module in (tasks, processors, events, forward, aliases, docs):
+    for module in (tasks, processors, events, forward, aliases, docs, admin_users):
         app.register_blueprint(module.bp)
     checks: dict[str, Callable[[], None]] = {
         "postgres": res.db.ping,

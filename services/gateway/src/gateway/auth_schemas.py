@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backdrop_common.tokens import ROLES
 from marshmallow import Schema, fields, validate
 
 from gateway.schemas import (
@@ -79,8 +80,37 @@ class UserSchema(Schema):
     email = fields.String()
     username = fields.String()
     name = fields.String(allow_none=True)
-    roles = fields.List(fields.String(validate=validate.OneOf(("user", "admin"))))
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        metadata={"description": "Levels: an operator is also a user, an admin also both."},
+    )
     created_at = fields.DateTime()
+    disabled = fields.Boolean(metadata={"description": "Disabled accounts cannot sign in."})
+
+
+class UserListQuerySchema(Schema):
+    """Query of ``GET /v1/admin/users``."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class UserListSchema(Schema):
+    """A page of accounts, newest first."""
+
+    items = fields.List(fields.Nested(UserSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class RolesSchema(Schema):
+    """Body of ``PUT /v1/admin/users/{id}/roles``: the roles to hold (``user`` always stays;
+    the highest one given counts, as roles are levels)."""
+
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        required=True,
+        validate=validate.Length(max=len(ROLES)),
+    )
 
 
 class SeedTaskRequestSchema(StrictSchema):

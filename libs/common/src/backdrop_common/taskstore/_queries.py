@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from psycopg2.extras import Json
 
 from backdrop_common.db import Database
-from backdrop_common.errors import NotFound, ValidationFailed
+from backdrop_common.errors import NotFound
+from backdrop_common.pagination import decode_cursor, encode_cursor
 from backdrop_common.storage import input_key
 from backdrop_common.taskstore._rows import (
     TaskId,
@@ -126,24 +124,6 @@ def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> Tas
     )
 
 
-def _encode_cursor(row: TaskRow) -> str:
-    raw = json.dumps({"t": row["created_at"].isoformat(), "i": str(row["id"])})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        doc = json.loads(raw)
-        when = datetime.fromisoformat(doc["t"])
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(doc["i"])
-    # AttributeError: uuid.UUID() of a number or a list (a forged cursor) is not a 500.
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValidationFailed("Invalid cursor.", {"cursor": ["not a valid cursor"]}) from exc
-
-
 def list_tasks(
     db: Database,
     owner_id: TaskId | None,
@@ -164,7 +144,7 @@ def list_tasks(
     if status is not None:
         where.append("status = %(status)s")
     if cursor:
-        args["ct"], args["ci"] = _decode_cursor(cursor)
+        args["ct"], args["ci"] = decode_cursor(cursor)
         where.append("(created_at, id) < (%(ct)s, %(ci)s)")
     rows = fetch_all(
         db,
@@ -173,7 +153,7 @@ def list_tasks(
         args,
     )
     if len(rows) > limit:
-        return rows[:limit], _encode_cursor(rows[limit - 1])
+        return rows[:limit], encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
     return rows, None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from backdrop_common.body import json_body, load
-from backdrop_common.errors import Unauthorized
+from backdrop_common.errors import Forbidden, Unauthorized
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
@@ -43,6 +43,9 @@ def login() -> Response:
         log.info("login failed", extra={"client_ip": ip})
         raise Unauthorized("The identifier or the password is wrong.")
     ctx.limiter.succeeded(identifier, ip)
+    if user["disabled_at"] is not None:
+        # Told only to someone who knows the password: no account enumeration.
+        raise Forbidden("This account is disabled.")
     if ctx.passwords.needs_rehash(user["password_hash"]):
         users.set_password_hash(ctx.db, user["id"], ctx.passwords.hash(data["password"]))
     settings = ctx.settings

@@ -41,6 +41,6 @@ def me() -> Response:
     ctx = auth_context()
     # Redis revocation marks already cover this; the DB check also survives a Redis flush.
     row = users.get_user(ctx.db, principal.user_id)
-    if row is None or not sessions.is_active(ctx.db, principal.sid):
+    if row is None or row["disabled_at"] or not sessions.is_active(ctx.db, principal.sid):
         raise Unauthorized("The token's session is no longer valid.")
     return jsonify(users.user_json(row))
