@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
 PYTEST := ../../.venv/bin/pytest
-SUITES := libs/common services/auth services/upload services/sweeper services/gateway services/worker
+SUITES := libs/common libs/client services/auth services/upload services/sweeper services/gateway services/worker
 
 .PHONY: help install infra up down status run demo test test-unit test-e2e test-containers \
         lint fmt typecheck bench all
@@ -63,6 +63,6 @@ fmt: install ## Format the code
 	@.venv/bin/ruff check --fix .
 
 typecheck: install ## mypy (strict on libs)
-	@.venv/bin/mypy libs/common/src libs/testing/src services/*/src
+	@.venv/bin/mypy libs/common/src libs/contract/src libs/client/src libs/testing/src services/*/src
 
 all: lint typecheck test ## Everything CI runs

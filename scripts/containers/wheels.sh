@@ -10,7 +10,8 @@
 #   common/deps/            libs/common's third-party closure: one layer shared by all services
 #   common/tools/pip.whl    pip, run from the wheel at build time (never installed in images)
 #   <svc>/deps/             what <svc> needs beyond common (may be empty)
-#   <svc>/local/            wheels of the workspace members libs/common + services/<svc>
+#   <svc>/local/            wheels of the workspace members libs/contract, libs/common and
+#                           services/<svc>
 #   moto/deps/, moto/tools/ the S3 stand-in
 #   */deps/requirements.txt pinned lines from uv.lock, markers kept (pip evaluates them in the
 #                           image); deps/TARGET e.g. "cp311 x86_64" (checked by the Dockerfiles)
@@ -142,8 +143,10 @@ done
 # 4. The workspace members, every time (libs/common once).
 if [ "${#services[@]}" -gt 0 ]; then
     t0=$(now_s)
-    (cd "$REPO_ROOT" && uv build -q --wheel --package backdrop-common -o "$TMP/common-wheel") \
-        || die "uv build --package backdrop-common failed"
+    for lib in backdrop-contract backdrop-common; do
+        (cd "$REPO_ROOT" && uv build -q --wheel --package "$lib" -o "$TMP/common-wheel") \
+            || die "uv build --package $lib failed"
+    done
     for svc in "${services[@]}"; do
         local_dir="$WHEELS_ROOT/$svc/local"
         rm -rf "$local_dir"; mkdir -p "$local_dir"
@@ -152,5 +155,5 @@ if [ "${#services[@]}" -gt 0 ]; then
             || die "$svc: uv build --package backdrop-$svc failed"
         rm -f "$local_dir/.gitignore"
     done
-    log "built the wheels of backdrop-common + ${services[*]} in $(elapsed "$t0")s"
+    log "built the wheels of backdrop-contract, backdrop-common + ${services[*]} in $(elapsed "$t0")s"
 fi

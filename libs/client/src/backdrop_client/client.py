@@ -1,110 +1,71 @@
-"""A small, typed client for the Backdrop HTTP API (API.md)."""
+"""``Client``: every call of the Backdrop HTTP API, typed and documented."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from collections.abc import Callable, Iterator
+import mimetypes
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import requests
-import sseclient
+from backdrop_contract.states import TERMINAL
 
-ProgressFn = Callable[[int], None]
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+from backdrop_client import live, transfer
+from backdrop_client.transport import Transport
 
-
-class ApiError(Exception):
-    """An error response from the API, carrying its problem+json document."""
-
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status} {problem.get('code')}: {problem.get('detail')}")
-        self.status = status
-        self.problem = problem
-
-    @property
-    def code(self) -> str:
-        """The stable problem code (``validation_error``, ``not_found``, ...)."""
-        return str(self.problem.get("code", ""))
+Task = dict[str, Any]
 
 
-class _CountingReader:
-    """Wraps a file so an upload reports how many bytes have been read."""
+class Client(Transport):
+    """A Backdrop gateway as Python calls. After ``login`` it holds the access and refresh
+    tokens and renews the access token by itself."""
 
-    def __init__(self, fh: BinaryIO, size: int, on_read: ProgressFn | None) -> None:
-        self._fh, self._size, self._on_read = fh, size, on_read
+    def fork(self) -> Client:
+        """A client for another thread: same URL and shared credentials, its own connections."""
+        return Client(
+            self.base_url,
+            credentials=self.credentials,
+            timeout=self.timeout,
+            on_resend=self.on_resend,
+        )
 
-    def __len__(self) -> int:
-        return self._size
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.http.close()
 
-    def read(self, n: int = -1) -> bytes:
-        chunk = self._fh.read(n)
-        if chunk and self._on_read:
-            self._on_read(len(chunk))
-        return chunk
+    def __enter__(self) -> Client:
+        return self
 
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class Client:
-    """Talks to a Backdrop gateway; holds the access and refresh tokens after ``login``."""
-
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.refresh_token: str | None = None
-        self.timeout = timeout
-        self.http = requests.Session()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = kwargs.pop("headers", {})
-        if self.token:
-            headers.setdefault("Authorization", f"Bearer {self.token}")
-        kwargs.setdefault("timeout", self.timeout)
-        resp = self.http.request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
-        if resp.status_code >= 400:
-            try:
-                problem = resp.json()
-            except ValueError:
-                problem = {"code": "http_error", "detail": resp.text[:200]}
-            raise ApiError(resp.status_code, problem)
-        return resp
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = self._request(method, path, **kwargs)
-        return resp.json() if resp.content else None
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- auth --------------------------------------------------------------------------
     def register(self, email: str, username: str, password: str, name: str = "") -> Any:
-        """Create an account; returns the User."""
+        """Create an account; returns the ``User``."""
         body = {"email": email, "username": username, "password": password, "name": name}
-        return self._json("POST", "/v1/auth/register", json=body)
+        return self.json("POST", "/v1/auth/register", json=body, auth=False)
 
     def login(self, identifier: str, password: str) -> Any:
-        """Sign in with email or username; keeps the tokens on the client."""
-        tokens = self._json(
-            "POST", "/v1/auth/login", json={"identifier": identifier, "password": password}
-        )
-        self.token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+        """Sign in with email or username; the client keeps (and later renews) the tokens."""
+        body = {"identifier": identifier, "password": password}
+        tokens = self.json("POST", "/v1/auth/login", json=body, auth=False)
+        self.credentials.update(tokens)
         return tokens
 
+    def logout(self) -> None:
+        """End the session on the server (the access token stops working) and forget it."""
+        body = {"refresh_token": self.refresh_token} if self.refresh_token else {}
+        self.request("POST", "/v1/auth/logout", json=body)
+        self.credentials.clear()
+
     def me(self) -> Any:
-        """The signed-in User."""
-        return self._json("GET", "/v1/auth/me")
+        """The signed-in ``User``."""
+        return self.json("GET", "/v1/auth/me")
 
     # -- tasks -------------------------------------------------------------------------
     def processors(self) -> list[dict[str, Any]]:
-        """The processors the service offers."""
-        items: list[dict[str, Any]] = self._json("GET", "/v1/processors")["items"]
+        """The processors the service offers: ``[{name, description, params_schema}]``."""
+        items: list[dict[str, Any]] = self.json("GET", "/v1/processors")["items"]
         return items
 
     def create_task(
@@ -117,7 +78,12 @@ class Client:
         sha256: str | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        """Create a task; returns ``{task, upload}``."""
+        """Create a task; returns ``{task, upload}`` (``upload`` says how to send the bytes).
+
+        With an ``idempotency_key`` the same call again returns the same task (with fresh
+        upload instructions while it awaits its bytes), so it is also re-sent by itself
+        after a dropped connection.
+        """
         body: dict[str, Any] = {
             "processor": processor,
             "params": params or {},
@@ -128,98 +94,158 @@ class Client:
         if sha256:
             body["sha256"] = sha256
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._json("POST", "/v1/tasks", json=body, headers=headers)
+        return self.json(
+            "POST", "/v1/tasks", json=body, headers=headers, idempotent=bool(idempotency_key)
+        )
 
     def upload(
-        self, task_id: str, upload: dict[str, Any], path: Path, on_bytes: ProgressFn | None = None
-    ) -> Any:
-        """Send ``path`` as the upload instructions say, then complete; returns the Task."""
-        size = path.stat().st_size
-        task_path = f"/v1/tasks/{task_id}"
-        with path.open("rb") as fh:
-            if upload.get("method") == "POST":
-                reader = _CountingReader(fh, size, on_bytes)
-                files = {"file": (path.name, reader, upload["fields"].get("Content-Type"))}
-                resp = self.http.post(
-                    upload["url"], data=upload["fields"], files=files, timeout=self.timeout
-                )
-                resp.raise_for_status()
-                return self._json("POST", f"{task_path}/upload-complete", json={})["task"]
-            if upload.get("method") == "MULTIPART":
-                parts = []
-                for part in upload["parts"]:
-                    data = fh.read(upload["part_size"])
-                    resp = self.http.put(part["url"], data=data, timeout=self.timeout)
-                    resp.raise_for_status()
-                    if on_bytes:
-                        on_bytes(len(data))
-                    parts.append({"part_number": part["part_number"], "etag": resp.headers["ETag"]})
-                body = {"parts": parts}
-                return self._json("POST", f"{task_path}/upload-complete", json=body)["task"]
-            return self.stream_content(task_id, fh, size, on_bytes)
+        self,
+        task_id: str,
+        upload: Mapping[str, Any] | None,
+        source: transfer.Source,
+        on_bytes: transfer.ProgressFn | None = None,
+        *,
+        filename: str = "file",
+        stored_parts: Mapping[int, str] | None = None,
+        on_part: transfer.PartDone | None = None,
+    ) -> Task:
+        """Send ``source`` the way ``upload`` says (presigned POST, multipart parts, or the
+        streaming fallback when ``upload`` is None), then complete; returns the ``Task``.
+
+        ``stored_parts`` (part number → ETag) are multipart parts storage already holds
+        from an interrupted attempt; ``on_part`` hears of each part as it is stored.
+        """
+        method = (upload or {}).get("method")
+        if upload is not None and method == "POST":
+            transfer.post_form(self.http, upload, source, filename=filename, on_bytes=on_bytes)
+            return self.upload_complete(task_id)
+        if upload is not None and method == "MULTIPART":
+            parts = transfer.put_parts(
+                self.http, upload, source, stored=stored_parts, on_bytes=on_bytes, on_part=on_part
+            )
+            return self.upload_complete(task_id, parts)
+        return self.stream_content(task_id, source, on_bytes=on_bytes)
+
+    def upload_complete(self, task_id: str, parts: list[dict[str, Any]] | None = None) -> Task:
+        """``POST /v1/tasks/{id}/upload-complete``: verify the stored object, queue the task."""
+        body = {"parts": parts} if parts is not None else {}
+        path = f"/v1/tasks/{task_id}/upload-complete"
+        task: Task = self.json("POST", path, json=body, idempotent=True, timeout=300)["task"]
+        return task
 
     def stream_content(
-        self, task_id: str, fh: BinaryIO, size: int, on_bytes: ProgressFn | None = None
+        self,
+        task_id: str,
+        source: transfer.Source | Iterable[bytes],
+        size: int | None = None,
+        on_bytes: transfer.ProgressFn | None = None,
+    ) -> Task:
+        """Stream the bytes through ``PUT /v1/tasks/{id}/content``; returns the ``Task``.
+
+        ``source`` may also be an iterable of chunks, then ``size`` is required.
+        """
+        headers = {"Content-Type": "application/octet-stream"}
+        path = f"/v1/tasks/{task_id}/content"
+        if isinstance(source, bytes | Path) or hasattr(source, "read"):
+            src: transfer.Source = source  # type: ignore[assignment]
+            total = transfer.source_size(src) if size is None else size
+            with transfer.open_source(src) as fh:
+                body: Any = transfer.CountingReader(fh, total, on_bytes)
+                return self._put_content(path, body, headers)
+        if size is None:
+            raise TypeError("stream_content needs size= for an iterable of chunks")
+        chunks = transfer.SizedChunks(source, size, on_bytes)
+        return self._put_content(path, chunks, headers)
+
+    def _put_content(self, path: str, body: Any, headers: dict[str, str]) -> Task:
+        task: Task = self.json("PUT", path, data=body, headers=headers, timeout=600)["task"]
+        return task
+
+    def submit(
+        self,
+        processor: str,
+        source: transfer.Source,
+        *,
+        params: dict[str, Any] | None = None,
+        filename: str | None = None,
+        content_type: str | None = None,
+        sha256: str | None = None,
+        idempotency_key: str | None = None,
+        on_bytes: transfer.ProgressFn | None = None,
+    ) -> Task:
+        """Create a task for ``source`` and upload it; returns the queued ``Task``."""
+        if filename is None:
+            filename = source.name if isinstance(source, Path) else "upload.bin"
+        if content_type is None:
+            content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        created = self.create_task(
+            processor,
+            filename,
+            transfer.source_size(source),
+            content_type,
+            params,
+            sha256=sha256,
+            idempotency_key=idempotency_key,
+        )
+        task_id = created["task"]["id"]
+        return self.upload(task_id, created["upload"], source, on_bytes, filename=filename)
+
+    def get_task(self, task_id: str) -> Task:
+        """The ``Task``."""
+        task: Task = self.json("GET", f"/v1/tasks/{task_id}")
+        return task
+
+    def list_page(
+        self, status: str | None = None, limit: int = 20, cursor: str | None = None
     ) -> Any:
-        """Stream the bytes through ``PUT /v1/tasks/{id}/content``; returns the Task."""
-        reader = _CountingReader(fh, size, on_bytes)
-        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        resp = self._json("PUT", f"/v1/tasks/{task_id}/content", data=reader, headers=headers)
-        return resp["task"]
+        """One page of own tasks, newest first: ``{items, next_cursor}``."""
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if cursor:
+            params["cursor"] = cursor
+        return self.json("GET", "/v1/tasks", params=params)
 
-    def get_task(self, task_id: str) -> Any:
-        """The Task."""
-        return self._json("GET", f"/v1/tasks/{task_id}")
-
-    def list_tasks(self, status: str | None = None, limit: int = 20) -> Iterator[Any]:
-        """Every own task, newest first, following the cursor."""
+    def list_tasks(self, status: str | None = None, limit: int = 20) -> Iterator[Task]:
+        """Every own task, newest first, following the cursor page by page."""
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": limit}
-            if status:
-                params["status"] = status
-            if cursor:
-                params["cursor"] = cursor
-            page = self._json("GET", "/v1/tasks", params=params)
+            page = self.list_page(status, limit, cursor)
             yield from page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
                 return
 
-    def cancel(self, task_id: str) -> Any:
-        """Ask to cancel; returns the Task."""
-        return self._json("POST", f"/v1/tasks/{task_id}/cancel")["task"]
+    def cancel(self, task_id: str) -> Task:
+        """Ask to cancel; returns the ``Task`` (``cancelled``, or still ``running`` with
+        ``cancel_requested`` until the worker stops)."""
+        task: Task = self.json("POST", f"/v1/tasks/{task_id}/cancel")["task"]
+        return task
 
     def result(self, task_id: str) -> Any:
         """``{task_id, result, artifacts}`` of a succeeded task."""
-        return self._json("GET", f"/v1/tasks/{task_id}/result")
+        return self.json("GET", f"/v1/tasks/{task_id}/result")
 
-    def events(self, task_id: str, last_event_id: str | None = None) -> Iterator[tuple[str, Any]]:
-        """Yield ``(event, Task)`` from the live stream until the task is finished."""
-        headers = {"Accept": "text/event-stream"}
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
-        resp = self._request(
-            "GET", f"/v1/tasks/{task_id}/events", headers=headers, stream=True, timeout=(5, 60)
-        )
-        try:
-            # chunk_size=None hands over bytes as they arrive, so events are not delayed.
-            for event in sseclient.SSEClient(resp.iter_content(chunk_size=None)).events():
-                if event.data:
-                    yield event.event, json.loads(event.data)
-        finally:
-            resp.close()
+    def events(self, task_id: str, last_event_id: str | None = None) -> Iterator[live.Event]:
+        """The task's live events until it finishes (resumes after ``last_event_id``)."""
+        return live.follow_task(self, task_id, last_event_id)
+
+    def wait(self, task_id: str, timeout: float | None = None, interval: float = 0.1) -> Task:
+        """Poll until the task is finished; returns it. Raises ``TimeoutError`` after
+        ``timeout`` seconds (None: wait for ever)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            task = self.get_task(task_id)
+            if task["status"] in TERMINAL:
+                return task
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} still {task['status']} after {timeout}s")
+            time.sleep(interval)
 
     def download(self, url: str, dest: Path) -> Path:
-        """Save a presigned artifact URL to ``dest``."""
-        with self.http.get(url, stream=True, timeout=self.timeout) as resp:
-            resp.raise_for_status()
-            with dest.open("wb") as out:
-                for chunk in resp.iter_content(1 << 16):
-                    out.write(chunk)
+        """Save an artifact's presigned URL to ``dest``."""
+        resp = self.request("GET", url, auth=False, stream=True, timeout=300)
+        with resp, dest.open("wb") as out:
+            for chunk in resp.iter_content(1 << 16):
+                out.write(chunk)
         return dest
-
-
-def default_url() -> str:
-    """The gateway URL from ``BACKDROP_URL`` or the local default."""
-    return os.environ.get("BACKDROP_URL", "http://127.0.0.1:8080")

@@ -36,6 +36,7 @@ REDIS_DB = {
     "upload": 4,
     "worker": 5,
     "tests-e2e": 7,
+    "client": 9,
     "sweeper": 10,
 }
 
@@ -166,10 +167,10 @@ def infra_env(database_url: str, redis_url: str, s3_server: str) -> dict[str, st
 
 
 class LiveServer:
-    """A WSGI app served from a thread on a free loopback port."""
+    """A WSGI app served from a thread on a loopback port (a free one unless given)."""
 
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+    def __init__(self, app: Any, port: int = 0) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

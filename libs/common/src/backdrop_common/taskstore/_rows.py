@@ -8,22 +8,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from backdrop_contract import states
+
 from backdrop_common.db import Database
 
 TaskRow = dict[str, Any]
 TaskId = uuid.UUID | str
 
-STATUSES = (
-    "awaiting_upload",
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "expired",
-)
-UNFINISHED = frozenset({"awaiting_upload", "queued", "running"})
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+# The statuses are part of the API contract, defined once for services and client alike.
+STATUSES, TERMINAL, UNFINISHED = states.STATUSES, states.TERMINAL, states.UNFINISHED
 
 
 def as_uuid(value: TaskId | None) -> uuid.UUID | None:
