@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from backdrop_client import Client
 
+from tests.helpers import backdrop
 from tests.stack import Stack, start
 
 
@@ -50,3 +51,14 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "config"
     monkeypatch.setenv("BACKDROP_CONFIG_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def cli_user(
+    stack: Stack, make_user: Callable[[], tuple[Client, str, str]], config_dir: Path
+) -> tuple[str, str]:
+    """A new user signed in with ``backdrop login`` (session in ``config_dir``)."""
+    _, name, password = make_user()
+    done = backdrop(stack, "login", name, "--password", password)
+    assert done.exit_code == 0, done.output
+    return name, password

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from backdrop_client import Client
 
 from tests.helpers import backdrop
 from tests.stack import Stack
 
 
-def _signed_in(stack: Stack, make_user: Callable[[], tuple[Client, str, str]]) -> str:
-    _, name, password = make_user()
-    done = backdrop(stack, "login", name, "--password", password)
-    assert done.exit_code == 0, done.output
-    return name
-
-
-def test_session_is_stored_0600_and_renewed(
-    stack: Stack, make_user: Callable[[], tuple[Client, str, str]], config_dir: Path
-) -> None:
-    _signed_in(stack, make_user)
+@pytest.mark.usefixtures("cli_user")
+def test_session_is_stored_0600_and_renewed(stack: Stack, config_dir: Path) -> None:
     session = config_dir / "session.json"
     assert stat.S_IMODE(session.stat().st_mode) == 0o600
     assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
@@ -49,13 +38,8 @@ def test_session_is_stored_0600_and_renewed(
     assert "not signed in" in after.stderr and "Traceback" not in after.output
 
 
-def test_submit_watch_and_ls(
-    stack: Stack,
-    make_user: Callable[[], tuple[Client, str, str]],
-    config_dir: Path,
-    tmp_path: Path,
-) -> None:
-    _signed_in(stack, make_user)
+@pytest.mark.usefixtures("cli_user")
+def test_submit_watch_and_ls(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "words.txt"
     path.write_text("backdrop " * 20_000)
     done = backdrop(stack, "submit", str(path), "-p", "text-stats", "--param", "top=1")
@@ -70,13 +54,8 @@ def test_submit_watch_and_ls(
     assert watched.exit_code == 0 and "result:" in watched.stdout
 
 
-def test_api_errors_print_the_problem_and_each_field(
-    stack: Stack,
-    make_user: Callable[[], tuple[Client, str, str]],
-    config_dir: Path,
-    tmp_path: Path,
-) -> None:
-    _signed_in(stack, make_user)
+@pytest.mark.usefixtures("cli_user")
+def test_api_errors_print_the_problem_and_each_field(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "f.txt"
     path.write_text("x")
     bad = backdrop(stack, "submit", str(path), "-p", "checksum", "--param", 'algorithms=["x"]')

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from backdrop_client import Client
@@ -32,13 +31,9 @@ def _journal_parts(config_dir: Path) -> dict[str, str]:
 
 
 def test_killed_upload_resumes_from_the_stored_parts(
-    stack: Stack,
-    make_user: Callable[[], tuple[Client, str, str]],
-    config_dir: Path,
-    tmp_path: Path,
+    stack: Stack, cli_user: tuple[str, str], config_dir: Path, tmp_path: Path
 ) -> None:
-    _, name, password = make_user()
-    assert backdrop(stack, "login", name, "--password", password).exit_code == 0
+    name, password = cli_user
     path = tmp_path / "big.bin"
     data = os.urandom(PARTS * 8 * 1024 * 1024)
     path.write_bytes(data)
