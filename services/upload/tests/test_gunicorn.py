@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from .conftest import Users
 
 MiB = 1024 * 1024
 BLOCK = os.urandom(MiB)
+BODY_READ_TIMEOUT_S = 3  # long enough that streaming uploads on a busy machine never stall
 LIMIT_MB = 100
 APP = "upload_service.app:create_app()"
 
@@ -72,6 +74,7 @@ def service(settings: UploadSettings, tmp_path: Path) -> Iterator[tuple[str, int
     port = free_port()
     bench = int(os.environ.get("BACKDROP_BENCH_MIB", "256")) * MiB
     settings.max_upload_bytes = max(settings.max_upload_bytes, bench)
+    settings.body_read_timeout_s = BODY_READ_TIMEOUT_S
     env = {
         **os.environ,
         **{f"BACKDROP_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v},
@@ -185,3 +188,30 @@ def test_over_size_is_refused_without_draining(
     assert res.storage.head(small["object_key"]) is None
     uploads = res.storage.s3.list_multipart_uploads(Bucket=res.storage.bucket)
     assert uploads.get("Uploads", []) == []
+
+
+def test_a_stalled_body_gets_408_and_the_connection_is_freed(
+    service: tuple[str, int], res: Resources, users: Users, make_task: Callable[..., Any],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    base, _ = service
+    owner, headers = users.new()
+    task = make_task(owner, b"x" * 1000)
+    head = (
+        f"PUT /v1/tasks/{task['id']}/content HTTP/1.1\r\nHost: upload\r\n"
+        f"Authorization: {headers['Authorization']}\r\nContent-Length: 1000\r\n\r\n"
+    )
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"x" * 10)  # then nothing: 990 bytes short
+        started = time.monotonic()
+        reply = b""
+        while chunk := sock.recv(65536):  # until the service closes the connection
+            reply += chunk
+        took = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"application/problem+json" in reply and b'"code": "request_timeout"' in reply
+    assert BODY_READ_TIMEOUT_S - 0.5 < took < BODY_READ_TIMEOUT_S + 10
+    assert res.storage.head(task["object_key"]) is None
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()

@@ -106,6 +106,23 @@ def test_wrong_sha256_is_rejected_and_deleted(
     assert jobs() == []
 
 
+def test_other_content_type_is_rejected_and_deleted(
+    client: FlaskClient, res: Resources, users: Users, make_task: Callable[..., Any], jobs: Jobs
+) -> None:
+    owner, headers = users.new()
+    task = make_task(owner, b"<b>hi</b>", content_type="text/plain")
+    upload = _instructions(client, task["id"], headers)
+    # moto stores whatever type the form says (a real S3 refuses the form: test_real_s3).
+    forged = {**upload, "fields": {**upload["fields"], "Content-Type": "text/html"}}
+    _post_form(forged, b"<b>hi</b>")
+    resp = _complete(client, task["id"], headers)
+    assert resp.status_code == 422 and resp.get_json()["code"] == "upload_invalid"
+    assert "text/html" in resp.get_json()["detail"]
+    assert res.storage.head(task["object_key"]) is None
+    assert taskstore.get_task(res.db, task["id"])["status"] == "awaiting_upload"
+    assert jobs() == []
+
+
 def test_missing_object(
     client: FlaskClient, res: Resources, users: Users, make_task: Callable[..., Any], jobs: Jobs
 ) -> None:

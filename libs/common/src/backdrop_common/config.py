@@ -37,6 +37,7 @@ class BaseServiceSettings(BaseSettings):
     s3_bucket: str = "backdrop"
     log_level: str = "INFO"
     max_json_body: int = 1024 * 1024
+    body_read_timeout_s: float = 30.0  # a request body that stalls this long: 408
     db_pool_max: int = 10
     db_pool_idle: int = 4  # connections kept open between requests, per process
 

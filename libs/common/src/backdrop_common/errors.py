@@ -8,6 +8,7 @@ Hierarchy::
     ├── Forbidden (403 forbidden)
     ├── NotFound (404 not_found)
     ├── MethodNotAllowed (405 method_not_allowed)
+    ├── RequestTimeout (408 request_timeout)
     ├── Conflict (409 conflict)
     │   ├── TaskFinished (409 task_finished)
     │   └── TaskNotSucceeded (409 task_not_succeeded)
@@ -119,6 +120,12 @@ class TaskNotSucceeded(Conflict):
     code, title = "task_not_succeeded", "Task has not succeeded"
 
 
+class RequestTimeout(BackdropError):
+    """The client stopped sending the request body it declared."""
+
+    status, code, title = 408, "request_timeout", "Request timeout"
+
+
 class PayloadTooLarge(BackdropError):
     """The body (or the declared upload) is bigger than allowed."""
 
@@ -169,6 +176,7 @@ _HTTP_MAP: dict[int, type[BackdropError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: RequestTimeout,
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,

@@ -43,6 +43,11 @@ def _s3_sha256(meta: Mapping[str, Any]) -> str | None:
         return None
 
 
+def _media_type(value: str) -> str:
+    """A content type compared as S3 may echo it: case and spaces around ``;`` ignored."""
+    return ";".join(part.strip() for part in value.lower().split(";"))
+
+
 def _reject(res: Resources, key: str, detail: str) -> UploadInvalid:
     """Delete the bad object (the client may upload again) and build the 422."""
     try:
@@ -95,6 +100,13 @@ def verify_and_queue(
     size, declared = int(meta["ContentLength"]), int(row["size"])
     if size != declared:
         raise _reject(res, key, f"The object has {size} bytes but {declared} were declared.")
+    stored_type, declared_type = str(meta.get("ContentType") or ""), str(row["content_type"])
+    if _media_type(stored_type) != _media_type(declared_type):
+        # The POST policy pins the type, but a store that does not enforce policies (or a
+        # forged form) would hand the processor bytes labelled as something else.
+        raise _reject(
+            res, key, f"The object is stored as {stored_type!r} but {declared_type!r} was declared."
+        )
     if row.get("sha256"):
         actual = streamed_sha256 or _s3_sha256(meta) or res.storage.sha256(key)
         if actual != row["sha256"]:

@@ -1,0 +1,53 @@
+"""A client that declares more body bytes than it sends: 408 from the gateway, not a
+connection held until the upstream gives up (then a 503 and a traceback)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests import test_gunicorn_gevent
+
+TIMEOUT_S = 2
+gunicorn_gateway = test_gunicorn_gevent.gunicorn_gateway  # the fixture, shared
+
+
+@pytest.fixture
+def short_body_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway started after this waits ``TIMEOUT_S`` for body bytes."""
+    monkeypatch.setenv("BACKDROP_BODY_READ_TIMEOUT_S", str(TIMEOUT_S))
+
+
+def test_a_stalled_upload_body_gets_408(
+    short_body_timeout: None,
+    gunicorn_gateway: str,
+    token_minter: Any,
+    tmp_path: Path,
+) -> None:
+    headers = {"Authorization": f"Bearer {token_minter.mint()}"}
+    body = {"processor": "checksum", "filename": "a", "size": 1000, "content_type": "text/plain"}
+    created = requests.post(f"{gunicorn_gateway}/v1/tasks", json=body, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    task_id = created.json()["task"]["id"]
+    head = (
+        f"PUT /v1/tasks/{task_id}/content HTTP/1.1\r\nHost: gateway\r\n"
+        f"Authorization: {headers['Authorization']}\r\nContent-Length: 1000\r\n\r\n"
+    )
+    port = int(gunicorn_gateway.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"x" * 10)  # then nothing: 990 bytes short
+        started = time.monotonic()
+        reply = b""
+        while chunk := sock.recv(65536):  # until the gateway closes the connection
+            reply += chunk
+        took = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:300]
+    assert b"application/problem+json" in reply and b'"code": "request_timeout"' in reply
+    assert took < TIMEOUT_S + 10
+    assert requests.get(f"{gunicorn_gateway}/healthz", timeout=5).status_code == 200
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
