@@ -3,13 +3,12 @@ connection held until the upstream gives up (then a 503 and a traceback)."""
 
 from __future__ import annotations
 
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from backdrop_testing.infra import stalled_put
 
 from tests import test_gunicorn_gevent
 
@@ -34,18 +33,7 @@ def test_a_stalled_upload_body_gets_408(
     created = requests.post(f"{gunicorn_gateway}/v1/tasks", json=body, headers=headers, timeout=10)
     assert created.status_code == 201, created.text
     task_id = created.json()["task"]["id"]
-    head = (
-        f"PUT /v1/tasks/{task_id}/content HTTP/1.1\r\nHost: gateway\r\n"
-        f"Authorization: {headers['Authorization']}\r\nContent-Length: 1000\r\n\r\n"
-    )
-    port = int(gunicorn_gateway.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head.encode() + b"x" * 10)  # then nothing: 990 bytes short
-        started = time.monotonic()
-        reply = b""
-        while chunk := sock.recv(65536):  # until the gateway closes the connection
-            reply += chunk
-        took = time.monotonic() - started
+    reply, took = stalled_put(gunicorn_gateway, f"/v1/tasks/{task_id}/content", headers, 1000)
     assert reply.startswith(b"HTTP/1.1 408"), reply[:300]
     assert b"application/problem+json" in reply and b'"code": "request_timeout"' in reply
     assert took < TIMEOUT_S + 10

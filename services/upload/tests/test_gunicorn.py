@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-from backdrop_testing.infra import free_port
+from backdrop_testing.infra import free_port, stalled_put
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
 
@@ -197,18 +196,8 @@ def test_a_stalled_body_gets_408_and_the_connection_is_freed(
     base, _ = service
     owner, headers = users.new()
     task = make_task(owner, b"x" * 1000)
-    head = (
-        f"PUT /v1/tasks/{task['id']}/content HTTP/1.1\r\nHost: upload\r\n"
-        f"Authorization: {headers['Authorization']}\r\nContent-Length: 1000\r\n\r\n"
-    )
-    port = int(base.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head.encode() + b"x" * 10)  # then nothing: 990 bytes short
-        started = time.monotonic()
-        reply = b""
-        while chunk := sock.recv(65536):  # until the service closes the connection
-            reply += chunk
-        took = time.monotonic() - started
+    path = f"/v1/tasks/{task['id']}/content"
+    reply, took = stalled_put(base, path, headers, 1000)  # 990 bytes short
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"application/problem+json" in reply and b'"code": "request_timeout"' in reply
     assert BODY_READ_TIMEOUT_S - 0.5 < took < BODY_READ_TIMEOUT_S + 10

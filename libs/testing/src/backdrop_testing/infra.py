@@ -145,3 +145,20 @@ class RGWServer:
     def stop(self) -> None:
         """Stop the daemons and remove the cluster's directory."""
         subprocess.run([str(RGW_SCRIPT), "stop", str(self.cluster_dir)], timeout=60, check=False)
+
+
+def stalled_put(
+    base_url: str, path: str, headers: dict[str, str], declared: int
+) -> tuple[bytes, float]:
+    """PUT a body that declares ``declared`` bytes but sends 10, then waits; returns the
+    whole reply (read until the server closes the connection) and the seconds it took."""
+    head = f"PUT {path} HTTP/1.1\r\nHost: backdrop\r\nContent-Length: {declared}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    host, port = base_url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + b"x" * 10)
+        started = time.monotonic()
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply, time.monotonic() - started
