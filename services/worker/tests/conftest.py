@@ -23,7 +23,11 @@ import redis
 import requests
 from backdrop_common import streams, taskstore
 from backdrop_common.db import Database
+from backdrop_common.redis_client import redis_from_url
 from backdrop_common.storage import Storage
+from worker.consumer import StreamConsumer
+from worker.processors.registry import load_processors
+from worker.runtime import Runtime
 from worker.settings import WorkerSettings
 
 # Test modules import small helpers from worker_helpers.py next to this file.
@@ -123,6 +127,15 @@ class TaskFactory:
 def tasks(db: Database, storage: Storage, redis_client: redis.Redis) -> TaskFactory:
     """Factory of queued tasks."""
     return TaskFactory(db, storage, redis_client)
+
+
+@pytest.fixture
+def runtime(settings: WorkerSettings, db: Database, storage: Storage, redis_client: Any) -> Runtime:
+    """An in-process worker runtime (consumer ``me`` serving ``checksum``)."""
+    client = redis_from_url(settings.redis_url)
+    consumer = StreamConsumer(client, ["checksum"], "me", block_ms=50)
+    consumer.ensure_groups()
+    return Runtime(settings, db, client, storage, consumer, load_processors(["checksum"]), "me")
 
 
 class WorkerProcess:

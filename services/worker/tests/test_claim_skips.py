@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from backdrop_common import streams, taskstore
-from backdrop_common.db import Database
-from backdrop_common.redis_client import redis_from_url
-from worker.consumer import StreamConsumer
-from worker.job_runner import JobRunner
-from worker.processors.registry import load_processors
 from worker.runtime import Runtime
+from worker.supervisor import JobSupervisor
 from worker_helpers import pending
-
-
-@pytest.fixture
-def runtime(settings: Any, db: Database, storage: Any, redis_client: Any) -> Runtime:
-    client = redis_from_url(settings.redis_url)
-    consumer = StreamConsumer(client, ["checksum"], "me", block_ms=50)
-    consumer.ensure_groups()
-    return Runtime(settings, db, client, storage, consumer, load_processors(["checksum"]), "me")
 
 
 def _deliver(rt: Runtime) -> Any:
@@ -31,23 +18,23 @@ def _deliver(rt: Runtime) -> Any:
 def test_message_of_a_finished_task_is_acked(runtime: Runtime, tasks: Any) -> None:
     row = tasks("checksum", b"x")
     taskstore.request_cancel(tasks.db, row["id"], row["owner_id"])
-    JobRunner(runtime, _deliver(runtime)).run()
+    JobSupervisor(runtime, _deliver(runtime)).run()
     assert pending(tasks.redis, "checksum") == 0
 
 
 def test_message_of_a_task_running_elsewhere_stays_pending(runtime: Runtime, tasks: Any) -> None:
     row = tasks("checksum", b"x")
     assert taskstore.claim(tasks.db, row["id"], "other", 60) is not None
-    JobRunner(runtime, _deliver(runtime)).run()
+    JobSupervisor(runtime, _deliver(runtime)).run()
     # The other worker may depend on this very message; it is not ours to drop.
     assert pending(tasks.redis, "checksum") == 1
     assert taskstore.mark_succeeded(tasks.db, row["id"], "other", {"ok": True}) is not None
     streams.enqueue_job(tasks.redis, "checksum", row["id"])  # a duplicate, processed later
-    JobRunner(runtime, _deliver(runtime)).run()
+    JobSupervisor(runtime, _deliver(runtime)).run()
     assert pending(tasks.redis, "checksum") == 1  # only the first one is left
 
 
 def test_malformed_message_is_dropped(runtime: Runtime, tasks: Any) -> None:
     tasks.redis.xadd(streams.job_stream("checksum"), {"nope": "1"})
-    JobRunner(runtime, _deliver(runtime)).run()
+    JobSupervisor(runtime, _deliver(runtime)).run()
     assert pending(tasks.redis, "checksum") == 0

@@ -22,7 +22,7 @@ def test_defaults() -> None:
     assert s.processor_names is None
     assert (s.worker_concurrency, s.worker_health_port, s.worker_lease_seconds) == (2, 9100, 30.0)
     assert (s.worker_cancel_deadline_seconds, s.worker_shutdown_grace_seconds) == (5.0, 20.0)
-    assert s.heartbeat_interval == 10.0
+    assert s.lease_renew_interval == 10.0
     assert s.reclaim_idle_seconds == 45.0
     assert s.consumer_name.endswith(f"-{os.getpid()}")
 
@@ -36,7 +36,7 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     s = WorkerSettings()
     assert s.processor_names == ["checksum", "gzip"]
     assert (s.worker_concurrency, s.worker_health_port, s.consumer_name) == (4, 0, "w-1")
-    assert s.heartbeat_interval == 2.0
+    assert s.lease_renew_interval == 2.0
 
 
 def test_command_line_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,7 +58,7 @@ def test_three_workers_run_300_tasks_exactly_once(
         float(r["message"].rsplit(" in ", 1)[1].split()[0])
         for w in workers
         for r in w.log_records()
-        if r.get("logger") == "backdrop.worker.job" and ": succeeded in " in r["message"]
+        if r.get("logger") == "worker.supervisor" and ": succeeded in " in r["message"]
     )
     assert len(job_seconds) == TASKS
     print(

@@ -15,7 +15,7 @@ import redis
 from backdrop_common.events import CANCEL_CHANNEL
 from backdrop_common.redis_client import redis_from_url
 
-log = logging.getLogger("backdrop.worker.cancel")
+log = logging.getLogger(__name__)
 
 
 class CancelListener(threading.Thread):

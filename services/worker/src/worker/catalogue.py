@@ -23,7 +23,7 @@ def publish_catalogue(client: redis.Redis, entries: Mapping[str, str]) -> None:
     """Add (or refresh) this worker's catalogue entries.
 
     Only HSET, never a delete: workers serving other subsets keep their entries. The
-    presence heartbeat calls it again with every beat, so a flushed Redis heals itself.
+    presence beacon calls it again with every beat, so a flushed Redis heals itself.
     """
     if entries:
         client.hset(CATALOGUE_KEY, mapping=dict(entries))  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from worker.processors.registry import RegistryError
 from worker.settings import WorkerSettings
 
-log = logging.getLogger("backdrop.worker")
+log = logging.getLogger(__name__)
 
 
 def build_settings(options: dict[str, Any]) -> WorkerSettings:
@@ -54,10 +54,10 @@ def build_settings(options: dict[str, Any]) -> WorkerSettings:
     help="Job lease in seconds [BACKDROP_WORKER_LEASE_SECONDS; 30]",
 )
 @click.option(
-    "--heartbeat",
-    "heartbeat_seconds",
+    "--lease-renew",
+    "lease_renew_seconds",
     type=float,
-    help="Lease heartbeat period [BACKDROP_WORKER_HEARTBEAT_SECONDS; lease/3]",
+    help="Lease renewal period [BACKDROP_WORKER_LEASE_RENEW_SECONDS; lease/3]",
 )
 @click.option(
     "--cancel-deadline",

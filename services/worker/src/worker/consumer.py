@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from backdrop_common import streams
 
-log = logging.getLogger("backdrop.worker.consumer")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,6 @@ class Delivery:
     stream: str
     message_id: str
     task_id: str | None
-    redelivered: bool = False  # came from XAUTOCLAIM (its first consumer went quiet)
 
 
 class StreamConsumer:
@@ -117,7 +116,7 @@ class StreamConsumer:
             for message_id, fields in reply[1]:
                 if fields is None:
                     continue
-                taken.append(Delivery(stream, message_id, fields.get("task_id"), True))
+                taken.append(Delivery(stream, message_id, fields.get("task_id")))
                 log.info("reclaimed %s from %s", message_id, stream)
         return taken
 
@@ -130,7 +129,3 @@ class StreamConsumer:
     def ack(self, delivery: Delivery) -> None:
         """Acknowledge a message whose job has reached its final state."""
         self.redis.xack(delivery.stream, self.group, delivery.message_id)
-
-    def pending_count(self) -> int:
-        """Messages delivered to some consumer and not ACKed yet, over all our streams."""
-        return sum(int(self.redis.xpending(s, self.group)["pending"]) for s in self.streams)

@@ -12,7 +12,7 @@ from backdrop_common.metrics import render_metrics
 from flask import Flask, Response, jsonify
 from werkzeug.serving import BaseWSGIServer, make_server
 
-log = logging.getLogger("backdrop.worker.health")
+log = logging.getLogger(__name__)
 
 
 def create_health_app(

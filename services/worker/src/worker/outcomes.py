@@ -1,4 +1,4 @@
-"""Turning how a job ended into the task's final state, then ACKing its message.
+"""Worker side: turning how a job ended into the task's final state, then ACKing its message.
 
 Order matters: the state is written first and the message ACKed last, so a crash in
 between leaves a pending message whose redelivery finds a finished task (claim → None →
@@ -22,10 +22,9 @@ from worker.consumer import Delivery
 from worker.protocol import Outcome
 from worker.runtime import Runtime
 
-log = logging.getLogger("backdrop.worker.outcome")
+log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_S = 24 * 3600.0
-HAND_BACK = Outcome("retry", code="handed_back", message="worker shutting down")
 
 
 def artifact_prefix(row: dict[str, Any]) -> str:
@@ -95,9 +94,8 @@ def finalise(
         if new is not None:
             metrics.JOBS_CANCELLED.labels(name).inc()
             _delete_artifacts(rt, row)
-    elif outcome.kind == "retry" and outcome is HAND_BACK:
+    elif outcome.kind == "handed_back":
         new = _requeue(rt, row, 0.0, None, handback=True)
-        label = "handed_back"
         if new is not None:
             metrics.JOBS_REQUEUED.labels(name, "shutdown").inc()
     elif outcome.kind == "retry" and int(row["attempts"]) < int(row["max_attempts"]):

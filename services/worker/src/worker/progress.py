@@ -19,7 +19,7 @@ from backdrop_common.errors import Unavailable
 
 from worker.protocol import Progress
 
-log = logging.getLogger("backdrop.worker.progress")
+log = logging.getLogger(__name__)
 
 
 class ProgressPublisher:
@@ -77,7 +77,7 @@ class ProgressPublisher:
             "fraction": progress.fraction,
             "stage": progress.stage,
             "message": progress.message,
-            "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "updated_at": taskstore.rfc3339(datetime.now(UTC)),
         }
         try:
             events.set_progress(

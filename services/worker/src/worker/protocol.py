@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-OutcomeKind = Literal["succeeded", "failed", "retry", "cancelled", "crashed"]
+OutcomeKind = Literal["succeeded", "failed", "retry", "cancelled", "crashed", "handed_back"]
+"""``handed_back`` is decided by the worker (shutdown), never sent by a work horse."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class Outcome:
     code: str | None = None
     message: str | None = None
     delay: float | None = None
+
+    @classmethod
+    def handed_back(cls) -> Outcome:
+        """The worker is shutting down: the task goes back to the queue, attempt refunded."""
+        return cls("handed_back", code="handed_back", message="worker shutting down")
 
     @classmethod
     def crashed(cls) -> Outcome:

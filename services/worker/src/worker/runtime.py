@@ -1,11 +1,16 @@
-"""The shared pieces every job runner uses, bundled so they are passed around as one."""
+"""The shared pieces every job supervisor uses, bundled so they are passed around as one.
+
+Worker side only. ``RunningJobs`` holds jobs through the small :class:`JobControl` protocol
+rather than the supervisor class, so this module (imported by ``worker.outcomes``) does not
+import ``worker.supervisor`` back.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import redis
 from backdrop_common.db import Database
@@ -15,29 +20,38 @@ from worker.consumer import StreamConsumer
 from worker.processors.api import Processor
 from worker.settings import WorkerSettings
 
-if TYPE_CHECKING:
-    from worker.job_runner import JobRunner
+
+class JobControl(Protocol):
+    """What other threads may ask of a running job (the supervisor implements it)."""
+
+    def request_cancel(self) -> None:
+        """The task was cancelled: stop the processor."""
+        ...
+
+    def hand_back(self) -> None:
+        """Shutdown grace is over: stop the job and put the task back on the queue."""
+        ...
 
 
 class RunningJobs:
-    """Task id → runner of the jobs in flight (the cancel listener looks runners up here)."""
+    """Task id → control of the jobs in flight (the cancel listener looks jobs up here)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[str, JobRunner] = {}
+        self._jobs: dict[str, JobControl] = {}
 
-    def add(self, task_id: str, runner: JobRunner) -> None:
-        """Register a runner once its task is claimed."""
+    def add(self, task_id: str, job: JobControl) -> None:
+        """Register a job once its task is claimed."""
         with self._lock:
-            self._jobs[task_id] = runner
+            self._jobs[task_id] = job
 
     def remove(self, task_id: str) -> None:
-        """Forget a finished runner."""
+        """Forget a finished job."""
         with self._lock:
             self._jobs.pop(task_id, None)
 
-    def get(self, task_id: str) -> JobRunner | None:
-        """The runner of ``task_id``, if it runs here."""
+    def get(self, task_id: str) -> JobControl | None:
+        """The control of ``task_id``, if it runs here."""
         with self._lock:
             return self._jobs.get(task_id)
 
@@ -49,7 +63,7 @@ class RunningJobs:
 
 @dataclass
 class Runtime:
-    """Connections, settings and bookkeeping shared by the consumer loop and job runners."""
+    """Connections, settings and bookkeeping shared by the consumer loop and job supervisors."""
 
     settings: WorkerSettings
     db: Database

@@ -3,9 +3,10 @@
 Threads of the worker (the main thread runs :meth:`Worker.run`):
 
 * consumer loop: reclaims abandoned messages, reads new ones for free slots, starts a
-  :class:`~worker.job_runner.JobRunner` thread per message;
-* one job-runner thread per running job, each supervising one child process;
-* cancel listener (pub/sub), presence heartbeat, health HTTP server.
+  :class:`~worker.supervisor.JobSupervisor` thread per message;
+* one supervisor thread per running job (``worker.supervisor``), each watching the
+  work-horse process that runs the processor (``worker.horse``);
+* cancel listener (pub/sub), presence beacon, health HTTP server.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from backdrop_common.storage import Storage
 
 from worker.cancellation import CancelListener
 from worker.catalogue import catalogue_entries, publish_catalogue
-from worker.child import start_forkserver
 from worker.consumer import StreamConsumer
 from worker.health import HealthServer, LoopClock, create_health_app
-from worker.heartbeat import PresenceHeartbeat
-from worker.job_runner import JobRunner
+from worker.horse_handle import start_forkserver
+from worker.presence import Presence
 from worker.processors.registry import load_processors
 from worker.runtime import Runtime
 from worker.settings import WorkerSettings
+from worker.supervisor import JobSupervisor
 
-log = logging.getLogger("backdrop.worker")
+log = logging.getLogger(__name__)
 
 
 class Worker:
@@ -44,7 +45,7 @@ class Worker:
         self.stopping = threading.Event()
         self.hurry = threading.Event()  # second SIGTERM/SIGINT: hand back without waiting
         self.clock = LoopClock()
-        self._runners: list[JobRunner] = []
+        self._supervisors: list[JobSupervisor] = []
         self._slot_freed = threading.Event()
         processors = load_processors(settings.processor_names)
         db = Database(
@@ -65,7 +66,7 @@ class Worker:
         )
         self.rt.on_change = self._job_changed
         self.catalogue = catalogue_entries(processors)
-        self.presence = PresenceHeartbeat(
+        self.presence = Presence(
             client,
             self.worker_id,
             sorted(processors),
@@ -116,7 +117,7 @@ class Worker:
         while not self.stopping.is_set():
             self.clock.tick()
             self._reap()
-            free = self.settings.worker_concurrency - len(self._runners)
+            free = self.settings.worker_concurrency - len(self._supervisors)
             if free <= 0:
                 self._slot_freed.wait(0.5)
                 self._slot_freed.clear()
@@ -133,9 +134,9 @@ class Worker:
                 self.stopping.wait(1.0)
                 continue
             for delivery in deliveries:
-                runner = JobRunner(self.rt, delivery)
-                self._runners.append(runner)
-                runner.start()
+                supervisor = JobSupervisor(self.rt, delivery)
+                self._supervisors.append(supervisor)
+                supervisor.start()
         self.shutdown()
 
     def stop(self) -> None:
@@ -145,17 +146,17 @@ class Worker:
         self.stopping.set()
 
     def _reap(self) -> None:
-        self._runners = [r for r in self._runners if r.is_alive()]
+        self._supervisors = [r for r in self._supervisors if r.is_alive()]
 
     def _job_changed(self) -> None:
         self._slot_freed.set()
         self.presence.poke()
 
     def _on_cancel(self, task_id: str) -> None:
-        runner = self.rt.running.get(task_id)
-        if runner is not None:
+        supervisor = self.rt.running.get(task_id)
+        if supervisor is not None:
             log.info("cancel requested for %s", task_id)
-            runner.request_cancel()
+            supervisor.request_cancel()
 
     # -- shutdown ------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -163,17 +164,17 @@ class Worker:
         grace = self.settings.worker_shutdown_grace_seconds
         deadline = time.monotonic() + grace
         self._reap()
-        if self._runners:
-            log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._runners))
-        while self._runners and time.monotonic() < deadline and not self.hurry.is_set():
+        if self._supervisors:
+            log.info("waiting up to %.0f s for %d running job(s)", grace, len(self._supervisors))
+        while self._supervisors and time.monotonic() < deadline and not self.hurry.is_set():
             self._slot_freed.wait(0.1)
             self._slot_freed.clear()
             self._reap()
-        for runner in self._runners:
-            log.info("handing back %s", runner.delivery.task_id)
-            runner.hand_back()
-        for runner in self._runners:
-            runner.join(30.0)
+        for supervisor in self._supervisors:
+            log.info("handing back %s", supervisor.delivery.task_id)
+            supervisor.hand_back()
+        for supervisor in self._supervisors:
+            supervisor.join(30.0)
         self.presence.stop()
         if self.health is not None:
             self.health.stop()

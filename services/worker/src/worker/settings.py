@@ -20,8 +20,8 @@ class WorkerSettings(BaseServiceSettings):
     worker_health_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod from outside
     worker_health_port: int = Field(default=9100, ge=0, le=65535, description="0 = pick a free one")
     worker_lease_seconds: float = Field(default=30.0, gt=0)
-    worker_heartbeat_seconds: float = Field(
-        default=0.0, ge=0, description="Lease heartbeat period; 0 = lease / 3."
+    worker_lease_renew_seconds: float = Field(
+        default=0.0, ge=0, description="Lease renewal period; 0 = lease / 3."
     )
     worker_cancel_deadline_seconds: float = Field(default=5.0, ge=0)
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
@@ -40,9 +40,9 @@ class WorkerSettings(BaseServiceSettings):
         return self.worker_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
-    def heartbeat_interval(self) -> float:
+    def lease_renew_interval(self) -> float:
         """How often a running job's lease is extended."""
-        return self.worker_heartbeat_seconds or self.worker_lease_seconds / 3
+        return self.worker_lease_renew_seconds or self.worker_lease_seconds / 3
 
     @property
     def reclaim_idle_seconds(self) -> float:

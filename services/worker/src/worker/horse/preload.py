@@ -1,4 +1,4 @@
-"""Imported once by the worker's forkserver: makes every forked job child start warm.
+"""Work-horse side: imported once by the forkserver, so every forked work horse starts warm.
 
 Importing this module has side effects on purpose (``set_forkserver_preload`` can only
 import modules):
@@ -17,11 +17,11 @@ import contextlib
 import os
 from multiprocessing import spawn
 
-from worker import job_process
+from worker.horse import main as horse_main
 
-_main_path = os.environ.get(job_process.MAIN_PATH_ENV)
+_main_path = os.environ.get(horse_main.MAIN_PATH_ENV)
 if _main_path:
     with contextlib.suppress(Exception):
         spawn.import_main_path(_main_path)
 
-job_process.warm_up()
+horse_main.warm_up()

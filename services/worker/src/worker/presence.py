@@ -1,4 +1,6 @@
-"""The worker's presence in Redis: hash ``backdrop:workers:<worker_id>``, TTL 30 s.
+"""Worker side: the worker's presence in Redis, hash ``backdrop:workers:<worker_id>``, TTL 30 s.
+
+(Not to be confused with lease renewal, which keeps one *task* ours: ``worker.supervisor``.)
 
 Refreshed every 5 s (and at once when a job starts or ends) so the admin page sees who is
 alive and what each worker runs; a worker that dies simply ages out.
@@ -11,24 +13,24 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
+from backdrop_common import taskstore
 
-log = logging.getLogger("backdrop.worker.heartbeat")
+log = logging.getLogger(__name__)
 
 WORKER_KEY = "backdrop:workers:{}"
 TTL_S = 30
 INTERVAL_S = 5.0
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def _now() -> str | None:
+    return taskstore.rfc3339(datetime.now(UTC))
 
 
-class PresenceHeartbeat(threading.Thread):
+class Presence(threading.Thread):
     """Keeps this worker's hash fresh until stopped, then deletes it."""
 
     def __init__(
@@ -43,7 +45,7 @@ class PresenceHeartbeat(threading.Thread):
         also: Callable[[], None] = lambda: None,
         interval: float = INTERVAL_S,
     ) -> None:
-        super().__init__(name="presence-heartbeat", daemon=True)
+        super().__init__(name="presence", daemon=True)
         self.redis = client
         self.key = WORKER_KEY.format(worker_id)
         self.worker_id = worker_id
@@ -54,7 +56,6 @@ class PresenceHeartbeat(threading.Thread):
         self.also = also  # more to refresh on the same beat (the processor catalogue)
         self.interval = interval
         self.started_at = _now()
-        self.last_beat = time.monotonic()
         self._stopping = threading.Event()
         self._poke = threading.Event()
 
@@ -76,7 +77,6 @@ class PresenceHeartbeat(threading.Thread):
         pipe.expire(self.key, TTL_S)
         pipe.execute()
         self.also()
-        self.last_beat = time.monotonic()
 
     def poke(self) -> None:
         """Refresh soon (a job started or finished)."""
@@ -88,7 +88,7 @@ class PresenceHeartbeat(threading.Thread):
             try:
                 self.beat()
             except redis.RedisError as exc:
-                log.warning("presence heartbeat failed: %s", type(exc).__name__)
+                log.warning("presence refresh failed: %s", type(exc).__name__)
             self._poke.wait(self.interval)
             self._poke.clear()
 

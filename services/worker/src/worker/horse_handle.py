@@ -1,11 +1,13 @@
-"""Starting, watching and killing the child process that runs one job.
+"""Worker side: the handle on a work horse (the child process that runs a job).
+
+Starting, watching and killing it; the code that runs inside it is ``worker.horse``.
 
 Why child processes at all: a processor stuck in a blocking call (a C extension, a hung
 socket) cannot be interrupted from another thread, only killed, and killing must not take
 the worker with it. Why ``forkserver``: the worker holds database/Redis connections and
 threads, which a plain ``fork()`` would copy mid-flight; the forkserver is a clean,
 single-threaded process started early that has already imported the processors
-(``worker.preload``), so each job still starts in milliseconds.
+(``worker.horse.preload``), so each job still starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from multiprocessing.connection import wait
 from multiprocessing.context import ForkServerContext
 from typing import Any
 
-from worker.job_process import MAIN_PATH_ENV, PRELOAD_ENV, run_job
+from worker.horse.main import MAIN_PATH_ENV, PRELOAD_ENV, run_job
 from worker.protocol import JobSpec, Outcome, Progress
 from worker.settings import WorkerSettings
 
-log = logging.getLogger("backdrop.worker.child")
+log = logging.getLogger(__name__)
 
 _CTX: ForkServerContext = multiprocessing.get_context("forkserver")
-_CTX.set_forkserver_preload(["worker.preload"])
+_CTX.set_forkserver_preload(["worker.horse.preload"])
 TERM_GRACE = 0.5  # seconds between SIGTERM and SIGKILL when killing a child
 
 
@@ -46,7 +48,7 @@ def start_forkserver(processors: list[str]) -> None:
     probe.join(60)
 
 
-class JobChild:
+class HorseHandle:
     """One running child: its process, the pipe it reports on, and its cancel flag."""
 
     def __init__(self, spec: JobSpec, settings: WorkerSettings) -> None:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from worker.context import JobContext
+from worker.horse.context import JobContext
 from worker.processors.api import Cancelled
 from worker.protocol import JobSpec, Progress
 

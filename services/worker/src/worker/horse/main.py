@@ -1,7 +1,7 @@
-"""The child process that runs one task: stream the input, run the processor, report back.
+"""Work-horse side: stream the input, run the processor, report back to the worker.
 
-It holds no database or Redis connection; storage is its only outside contact. The parent
-(``worker.job_runner``) owns every state transition, so killing this process at any moment
+It holds no database or Redis connection; storage is its only outside contact. The worker
+(``worker.supervisor``) owns every state transition, so killing this process at any moment
 leaves nothing half-written but artifacts, which the parent deletes.
 """
 
@@ -24,13 +24,13 @@ from backdrop_common.storage import ObjectNotFound, Storage
 from botocore.exceptions import BotoCoreError, ClientError
 from marshmallow import ValidationError
 
-from worker.context import CancelFlag, JobContext
+from worker.horse.context import CancelFlag, JobContext
 from worker.processors.api import Cancelled, Processor, ProcessorError, Retry
 from worker.processors.registry import load_processors
 from worker.protocol import JobSpec, Outcome, Progress
 from worker.settings import WorkerSettings
 
-log = logging.getLogger("backdrop.worker.job")
+log = logging.getLogger(__name__)
 
 # Filled by warm_up() in the forkserver so each forked child starts with processors imported.
 _PROCESSORS: dict[str, Processor] = {}
@@ -40,7 +40,7 @@ _PR_SET_PDEATHSIG = 1
 PRELOAD_ENV = "BACKDROP_WORKER_PRELOAD"
 """Comma-separated processors the forkserver imports (set by the worker before starting it)."""
 MAIN_PATH_ENV = "BACKDROP_WORKER_MAIN_PATH"
-"""The worker's main script, run once in the forkserver (see ``worker.preload``)."""
+"""The worker's main script, run once in the forkserver (see ``worker.horse.preload``)."""
 
 
 def warm_up() -> None:

@@ -1,4 +1,4 @@
-"""The ``ProcessorContext`` a processor receives inside a job's child process."""
+"""Work-horse side: the ``ProcessorContext`` a processor receives."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""One job, from its stream message to its final state, supervised from a worker thread.
+"""Worker side: one job, from its stream message to its final state, supervised by a thread.
 
-The thread claims the task, starts the child process, relays its progress, heartbeats the
-lease (and keeps the message fresh), reacts to cancellation and shutdown, and finally
+The thread claims the task, starts the work horse (``worker.horse``) through its handle
+(``worker.horse_handle``), relays its progress, renews the task's lease (and keeps the
+message fresh), reacts to cancellation and shutdown, and finally
 hands the outcome to ``worker.outcomes``. All database and Redis writes happen here, in
 the parent, so a child killed at any instant cannot leave a half-written state behind.
 """
@@ -18,14 +19,14 @@ from backdrop_common.errors import Unavailable
 from backdrop_common.logs import task_id_var
 
 from worker import metrics
-from worker.child import JobChild
 from worker.consumer import Delivery
-from worker.outcomes import HAND_BACK, finalise, publish_status
+from worker.horse_handle import HorseHandle
+from worker.outcomes import finalise, publish_status
 from worker.progress import ProgressPublisher
 from worker.protocol import JobSpec, Outcome, Progress
 from worker.runtime import Runtime
 
-log = logging.getLogger("backdrop.worker.job")
+log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # how often the supervision loop looks at timers when the child is quiet
 CANCEL_POLL_S = 0.5  # fallback check of the cancel key (pub/sub may have missed it)
@@ -33,7 +34,7 @@ FINALISE_TRIES = 5  # over ~15 s, well inside the default 30 s lease
 KILLED_AFTER_DEADLINE = "The processor did not stop in time and was killed."
 
 
-class JobRunner(threading.Thread):
+class JobSupervisor(threading.Thread):
     """Runs the job of one ``Delivery`` to completion."""
 
     def __init__(self, rt: Runtime, delivery: Delivery) -> None:
@@ -42,7 +43,7 @@ class JobRunner(threading.Thread):
         self.delivery = delivery
         self._cancel = threading.Event()
         self._hand_back = threading.Event()
-        self._child: JobChild | None = None
+        self._child: HorseHandle | None = None
 
     # -- signals from other threads ---------------------------------------------------------
     def request_cancel(self) -> None:
@@ -148,12 +149,12 @@ class JobRunner(threading.Thread):
         """Run the child to its outcome; None when the lease was lost (do not finalise)."""
         rt, settings = self.rt, self.rt.settings
         progress = ProgressPublisher(rt.redis, rt.db, row, rt.worker_id)
-        child = JobChild(JobSpec.from_row(row), settings)
+        child = HorseHandle(JobSpec.from_row(row), settings)
         self._child = child
         if self._cancel.is_set():
             child.cancel()
         now = time.monotonic()
-        next_beat, next_cancel_poll = now + settings.heartbeat_interval, now + CANCEL_POLL_S
+        next_renewal, next_cancel_poll = now + settings.lease_renew_interval, now + CANCEL_POLL_S
         cancel_deadline: float | None = None
         outcome: Outcome | None = None
         try:
@@ -174,7 +175,7 @@ class JobRunner(threading.Thread):
                 progress.tick()
                 if self._hand_back.is_set():
                     child.kill()
-                    outcome = HAND_BACK
+                    outcome = Outcome.handed_back()
                     break
                 if self._cancel.is_set() and cancel_deadline is None:
                     child.cancel()
@@ -193,16 +194,16 @@ class JobRunner(threading.Thread):
                         rt.redis, str(row["id"])
                     ):
                         self.request_cancel()
-                if now >= next_beat:
-                    next_beat = now + settings.heartbeat_interval
-                    if not self._heartbeat(row):
+                if now >= next_renewal:
+                    next_renewal = now + settings.lease_renew_interval
+                    if not self._renew_lease(row):
                         log.warning("lease lost; abandoning the job without finalising it")
                         child.kill()
                         return None
             # Wait for the child to be gone before anything deletes its artifacts.
             if not child.join(1.0):
                 child.kill()
-            if outcome.kind != "cancelled" and outcome is not HAND_BACK:
+            if outcome.kind not in ("cancelled", "handed_back"):
                 progress.flush()
             return outcome
         finally:
@@ -222,14 +223,14 @@ class JobRunner(threading.Thread):
                 time.sleep(min(2.0**attempt, 5.0))
         raise AssertionError("unreachable")
 
-    def _died(self, child: JobChild) -> Outcome:
+    def _died(self, child: HorseHandle) -> Outcome:
         """The child exited without an outcome: killed (OOM, segfault) or cancelled."""
         if self._cancel.is_set():
             return Outcome("cancelled")
         log.error("job process died with exit code %s", child.exitcode())
         return Outcome.crashed()
 
-    def _heartbeat(self, row: dict[str, Any]) -> bool:
+    def _renew_lease(self, row: dict[str, Any]) -> bool:
         """Extend the lease and keep the message fresh; False only when the lease is lost."""
         try:
             ok = taskstore.extend_lease(
@@ -237,8 +238,8 @@ class JobRunner(threading.Thread):
             )
         except Unavailable:
             # A database blip is not a lost lease; if it lasts, the lease lapses and the
-            # next successful heartbeat reports it.
-            log.warning("lease heartbeat failed: database unavailable")
+            # next successful renewal reports it.
+            log.warning("lease renewal failed: database unavailable")
             return True
         if ok:
             try:

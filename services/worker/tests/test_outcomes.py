@@ -1,0 +1,105 @@
+"""``finalise``: every outcome kind → the task's final state, its event, its ACK, its files.
+
+Table-driven and in-process (no worker subprocess): a task is claimed by consumer ``me``,
+its message read, an artifact written under its prefix, then one outcome is finalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from backdrop_common import events, streams, taskstore
+from worker.consumer import Delivery
+from worker.outcomes import artifact_prefix, finalise
+from worker.protocol import Outcome
+from worker.runtime import Runtime
+from worker.supervisor import KILLED_AFTER_DEADLINE
+from worker_helpers import pending
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: an outcome and everything it must lead to."""
+
+    outcome: Outcome
+    status: str
+    error_code: str | None
+    label: str
+    attempts: int = 1  # after finalising (the claim made it 1; a hand-back refunds it)
+    requeued_now: bool = False  # a new message is on the stream for the next attempt
+    artifacts_kept: bool = False
+    last_attempt: bool = False  # the task is on its last allowed attempt
+
+
+CASES = {
+    "success": Case(Outcome("succeeded", result={"n": 1}), "succeeded", None, "succeeded",
+                    artifacts_kept=True),
+    "processor error": Case(Outcome("failed", code="bad_input", message="no"), "failed",
+                            "bad_input", "failed"),
+    "crash": Case(Outcome.crashed(), "failed", "processor_crashed", "failed"),
+    "retry now": Case(Outcome("retry", delay=0), "queued", "retrying", "retry",
+                      requeued_now=True),
+    "retry later": Case(Outcome("retry", delay=60), "queued", "retrying", "retry"),
+    "retry on the last attempt": Case(Outcome("retry", delay=0), "failed", "retries_exhausted",
+                                      "failed", last_attempt=True),
+    "cancelled": Case(Outcome("cancelled"), "cancelled", None, "cancelled"),
+    "killed after the cancel deadline": Case(Outcome("cancelled", message=KILLED_AFTER_DEADLINE),
+                                             "cancelled", "cancelled", "cancelled"),
+    "handed back": Case(Outcome.handed_back(), "queued", None, "handed_back", attempts=0,
+                        requeued_now=True),
+}  # fmt: skip
+
+
+def _claimed(runtime: Runtime, tasks: Any, last_attempt: bool) -> tuple[dict[str, Any], Delivery]:
+    """A task claimed by ``me`` with its message delivered to ``me`` and one artifact written."""
+    row = tasks("checksum", b"data")
+    if last_attempt:
+        with tasks.db.cursor() as cur:
+            cur.execute(
+                "UPDATE tasks.tasks SET attempts = max_attempts - 1 WHERE id = %s", (row["id"],)
+            )
+    (delivery,) = runtime.consumer.read(1)
+    claimed = taskstore.claim(tasks.db, row["id"], "me", 60)
+    assert claimed is not None
+    runtime.storage.put_bytes(artifact_prefix(claimed) + "part.bin", b"x", "text/plain")
+    return claimed, delivery
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_each_outcome_reaches_its_state(runtime: Runtime, tasks: Any, case: Case) -> None:
+    row, delivery = _claimed(runtime, tasks, case.last_attempt)
+
+    assert finalise(runtime, delivery, row, case.outcome) == (case.label, True)
+
+    after = tasks.get(row["id"])
+    assert (after["status"], after["error_code"]) == (case.status, case.error_code)
+    if not case.last_attempt:
+        assert after["attempts"] == case.attempts
+    if case.status == "succeeded":
+        assert after["result"] == {"n": 1}
+    # The message is ACKed; only a job that goes straight back leaves a new one behind.
+    assert pending(tasks.redis, "checksum") == 0
+    waiting = tasks.redis.xlen(streams.job_stream("checksum")) - 1
+    assert waiting == (1 if case.requeued_now else 0)
+    # Clients hear about it: the last status event carries the new state.
+    *_, (_, kind, doc) = events.read_events(tasks.redis, str(row["id"]), "0-0", 0)
+    assert (kind, doc["status"]) == ("status", case.status)
+    left = runtime.storage.head(artifact_prefix(row) + "part.bin")
+    assert (left is not None) == case.artifacts_kept
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_task_taken_over_is_left_alone(runtime: Runtime, tasks: Any, case: Case) -> None:
+    row, delivery = _claimed(runtime, tasks, case.last_attempt)
+    # Our lease lapsed and another worker took the task over.
+    with tasks.db.cursor() as cur:
+        cur.execute("UPDATE tasks.tasks SET worker_id = 'other' WHERE id = %s", (row["id"],))
+
+    assert finalise(runtime, delivery, row, case.outcome) == ("lease_lost", False)
+
+    after = tasks.get(row["id"])
+    assert (after["status"], after["worker_id"]) == ("running", "other")
+    assert pending(tasks.redis, "checksum") == 1  # the new holder may depend on it
+    assert runtime.storage.head(artifact_prefix(row) + "part.bin") is not None
