@@ -117,8 +117,12 @@ def _forkserver(worker: Any) -> set[int]:
 
 
 def _parent(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
+    """``pid``'s parent, or -1 once it has exited (the child being killed races this)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except FileNotFoundError:
+        return -1
 
 
 def test_second_sigterm_hands_back_at_once(
