@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import redis
+
+from backdrop_common.errors import Unavailable
 
 
 def redis_from_url(
@@ -25,3 +30,12 @@ def redis_from_url(
         health_check_interval=30,
     )
     return redis.Redis(connection_pool=pool)
+
+
+@contextlib.contextmanager
+def unavailable_on_error(what: str = "Redis") -> Iterator[None]:
+    """Turn a Redis failure inside the block into ``Unavailable`` (503 problem+json)."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise Unavailable(f"{what} is not reachable right now.") from exc

@@ -109,7 +109,7 @@ def seed_request() -> tuple[Response, int]:
 @require_auth()
 def seed_cancel(task_id: uuid.UUID) -> tuple[Response, int]:
     """Seed alias of cancel."""
-    task = taskops.cancel(task_id, current_principal())
+    task = taskops.cancel(task_id, current_principal().user_id)
     body = {
         "task_id": task["id"],
         "status": task["status"],

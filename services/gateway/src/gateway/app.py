@@ -12,6 +12,8 @@ from flask import Flask
 from redis import Redis
 
 from gateway import aliases, clients, deps, docs, events, forward, processors, tasks
+from gateway.admin import fleet as admin_fleet
+from gateway.admin import tasks as admin_tasks
 from gateway.admin import users as admin_users
 from gateway.settings import GatewaySettings
 
@@ -29,7 +31,9 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
         settings.jwt_audience,
         res.redis,
     )
-    for module in (tasks, processors, events, forward, aliases, docs, admin_users):
+    for module in (tasks, processors, events, forward, aliases, docs):
+        app.register_blueprint(module.bp)
+    for module in (admin_fleet, admin_tasks, admin_users):
         app.register_blueprint(module.bp)
     checks: dict[str, Callable[[], None]] = {
         "postgres": res.db.ping,

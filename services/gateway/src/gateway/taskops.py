@@ -164,10 +164,26 @@ def _check_quota(principal: Principal) -> None:
         )
 
 
-def cancel(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
-    """Cancel (queued/awaiting) or request cancellation (running); 409 when finished."""
+def query_args() -> dict[str, str]:
+    """The query string for a schema: an empty value (``?status=``) means "not given", as
+    clients build such URLs; of repeated names the first non-empty value counts, so
+    ``?=&=x`` still meets the schema (and its unknown-name 400) instead of slipping through
+    as an empty first value."""
+    args: dict[str, str] = {}
+    for name, values in request.args.lists():
+        given = [value for value in values if value != ""]
+        if given:
+            args[name] = given[0]
+    return args
+
+
+def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, Any]:
+    """Cancel (queued/awaiting) or request cancellation (running); 409 when finished.
+
+    ``owner_id`` scopes it to the owner's tasks (404 otherwise); None is an operator's cancel.
+    """
     res = resources()
-    row = taskstore.request_cancel(res.db, task_id, principal.user_id)
+    row = taskstore.request_cancel(res.db, task_id, owner_id)
     if row is None:
         raise NotFound("No such task.")
     if row["status"] == "running":

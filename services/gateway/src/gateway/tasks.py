@@ -6,7 +6,7 @@ import uuid
 
 from backdrop_common import taskstore
 from backdrop_common.tokens import current_principal, require_auth
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from gateway import schemas, taskops
 from gateway.apidoc import operation
@@ -49,15 +49,7 @@ def create_task() -> tuple[Response, int]:
 @require_auth()
 def list_tasks() -> Response:
     """List your tasks, newest first (cursor pagination)."""
-    # An empty value (``?status=``) means "not given", as clients build such URLs; of
-    # repeated names the first non-empty value counts, so ``?=&=x`` still meets the schema
-    # (and its unknown-name 400) instead of slipping through as an empty first value.
-    args: dict[str, str] = {}
-    for name, values in request.args.lists():
-        given = [value for value in values if value != ""]
-        if given:
-            args[name] = given[0]
-    query = schemas.load(schemas.TaskListQuerySchema(), args)
+    query = schemas.load(schemas.TaskListQuerySchema(), taskops.query_args())
     rows, next_cursor = taskstore.list_tasks(
         resources().db,
         current_principal().user_id,
@@ -85,7 +77,7 @@ def get_task(task_id: uuid.UUID) -> Response:
 @require_auth()
 def cancel_task(task_id: uuid.UUID) -> tuple[Response, int]:
     """Cancel a task (at once unless running; then the worker is told to stop)."""
-    return jsonify(task=taskops.cancel(task_id, current_principal())), 202
+    return jsonify(task=taskops.cancel(task_id, current_principal().user_id)), 202
 
 
 @bp.get("/v1/tasks/<uuid:task_id>/result")

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
+from backdrop_common.taskstore._overview import (
+    backlog_by_processor,
+    finished_per_minute,
+    running_by_worker,
+    search_tasks,
+)
 from backdrop_common.taskstore._queries import (
     count_by_status,
     count_unfinished,
@@ -62,6 +68,7 @@ __all__ = [
     "UNFINISHED",
     "TaskId",
     "TaskRow",
+    "backlog_by_processor",
     "claim",
     "clear_multipart_upload",
     "count_by_status",
@@ -70,6 +77,7 @@ __all__ = [
     "due_for_enqueue",
     "expire_uploads",
     "extend_lease",
+    "finished_per_minute",
     "get_owned_task",
     "get_task",
     "get_task_by_idempotency_key",
@@ -84,7 +92,9 @@ __all__ = [
     "requeue",
     "retry_failed",
     "rfc3339",
+    "running_by_worker",
     "save_progress",
+    "search_tasks",
     "set_multipart_upload",
     "task_json",
 ]
