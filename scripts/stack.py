@@ -49,6 +49,14 @@ PROFILES = {
 }
 
 
+# The e2e suite and the bench register hundreds of users and open hundreds of streams from
+# one loopback address; production's limits (see README, Security) would refuse them.
+E2E_LIMITS = {
+    "BACKDROP_REGISTER_MAX_PER_IP": "100000",
+    "BACKDROP_REGISTER_MAX_GLOBAL_PER_MINUTE": "100000",
+}
+
+
 def _env(p: Profile) -> dict[str, str]:
     base = {
         "BACKDROP_ENV": "development",
@@ -61,6 +69,7 @@ def _env(p: Profile) -> dict[str, str]:
         "BACKDROP_S3_BUCKET": "backdrop",
         "BACKDROP_PROXY_HOPS": "1",
         "GUNICORN_WORKERS": "2",
+        **(E2E_LIMITS if p.name == "e2e" else {}),
     }
     # Let a caller tune anything (e.g. BACKDROP_WORKER_CONCURRENCY) from the environment.
     base.update(

@@ -19,6 +19,8 @@ from tests.helpers import AuthHelper
 
 # Cheap argon2 so the suite runs fast; production uses argon2-cffi's defaults.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1}
+# Every test client registers from 127.0.0.1; the registration limits have their own tests.
+MANY_REGISTRATIONS = {"register_max_per_ip": 10_000, "register_max_global_per_minute": 10_000}
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +52,7 @@ def make_settings(database_url: str, redis_url: str) -> Callable[..., AuthSettin
             "database_url": database_url,
             "redis_url": redis_url,
             **FAST_ARGON2,
+            **MANY_REGISTRATIONS,
         }
         values.update(overrides)
         return AuthSettings(**values)

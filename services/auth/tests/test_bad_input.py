@@ -122,15 +122,29 @@ def test_hostile_refresh(client, value) -> None:
         (b'{"email": "\xff\xfe"}', "application/json"),
         (b"\xc3\x28", "application/json"),
         (b"[" * 100_000 + b"]" * 100_000, "application/json"),
-        (json.dumps(VALID).encode(), "text/plain"),
-        (json.dumps(VALID).encode(), "application/x-www-form-urlencoded"),
-        (b"email=eve@example.com&username=eve", "application/x-www-form-urlencoded"),
-        (json.dumps(VALID).encode(), None),
     ],
 )
 def test_unreadable_bodies(client, clean, path, data, content_type) -> None:
     resp = client.post(path, data=data, content_type=content_type)
     assert_problem(resp, 400, "validation_error")
+    assert count_rows(clean, "users") == 0
+
+
+@pytest.mark.parametrize("path", [REGISTER, "/v1/auth/login", "/v1/auth/refresh"])
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (json.dumps(VALID).encode(), "text/plain"),
+        (json.dumps(VALID).encode(), "application/x-www-form-urlencoded"),
+        (b"email=eve@example.com&username=eve", "application/x-www-form-urlencoded"),
+        (json.dumps(VALID).encode(), "multipart/form-data; boundary=x"),
+        (json.dumps(VALID).encode(), None),
+    ],
+)
+def test_bodies_not_sent_as_json_are_415(client, clean, path, data, content_type) -> None:
+    # text/plain and forms are what a cross-site form can post without a preflight.
+    resp = client.post(path, data=data, content_type=content_type)
+    assert_problem(resp, 415, "unsupported_media_type")
     assert count_rows(clean, "users") == 0
 
 

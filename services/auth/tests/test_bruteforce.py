@@ -1,6 +1,9 @@
-"""Login throttling: per (identifier, IP), per IP, per identifier; proxies only when trusted."""
+"""Login throttling: per (account, IP) pair, per account (progressive, sparing addresses
+with no failures), per IP (progressive); proxies only when trusted."""
 
 from __future__ import annotations
+
+import time
 
 from tests.helpers import AuthHelper, assert_problem, assert_unauthorized
 
@@ -59,15 +62,46 @@ def test_per_ip_limit_across_identifiers(make_app) -> None:
     assert_unauthorized(other_ip)
 
 
-def test_per_identifier_limit_across_ips(make_app) -> None:
-    app = make_app(login_max_failures_per_identifier=6)
+def test_account_delay_spares_an_address_with_no_failures(make_app) -> None:
+    # 20 failures per account used to refuse the right password from everywhere.
+    app = make_app(login_free_failures_per_account=4, login_delay_base_s=5)
     auth = AuthHelper(app.test_client())
     acc = auth.account()
-    for n in range(6):
+    for n in range(4):
         assert_unauthorized(auth.login(acc.username, WRONG, ip=f"127.0.1.{n + 1}"))
-    resp = auth.login(acc.username, acc.password, ip="127.0.1.100")
+    # The guessers' addresses now wait, whichever name of the account they type...
+    for identifier in (acc.username, acc.email):
+        resp = auth.login(identifier, acc.password, ip="127.0.1.1")
+        assert_problem(resp, 429, "rate_limited")
+        assert 1 <= int(resp.headers["Retry-After"]) <= 5
+    # ...while the owner, from an address that has not failed, gets in at once.
+    assert auth.login(acc.email, acc.password, ip="127.0.1.100").status_code == 200
+
+
+def test_account_delay_doubles_with_each_failure(make_app) -> None:
+    app = make_app(login_free_failures_per_account=2, login_delay_base_s=1)
+    auth = AuthHelper(app.test_client())
+    acc = auth.account()
+    assert_unauthorized(auth.login(acc.username, WRONG, ip="127.0.4.1"))
+    assert_unauthorized(auth.login(acc.email, WRONG, ip="127.0.4.2"))
+    assert auth.login(acc.username, WRONG, ip="127.0.4.1").headers["Retry-After"] == "1"
+    time.sleep(1.1)
+    assert_unauthorized(auth.login(acc.username, WRONG, ip="127.0.4.2"))
+    assert auth.login(acc.username, WRONG, ip="127.0.4.1").headers["Retry-After"] == "2"
+
+
+def test_an_address_over_its_limit_is_slowed_not_locked_out(make_app) -> None:
+    # 30 failures from one address used to lock a user sharing it out for the whole window.
+    app = make_app(login_max_failures_per_ip=3, login_delay_base_s=1, login_window_seconds=600)
+    auth = AuthHelper(app.test_client())
+    acc = auth.account()
+    for n in range(3):
+        assert_unauthorized(auth.login(f"guess{n}", WRONG, ip="127.0.5.1"))
+    resp = auth.login(acc.username, acc.password, ip="127.0.5.1")
     assert_problem(resp, 429, "rate_limited")
-    assert resp.headers["Retry-After"]
+    assert resp.headers["Retry-After"] == "1"
+    time.sleep(1.1)
+    assert auth.login(acc.username, acc.password, ip="127.0.5.1").status_code == 200
 
 
 def test_forwarded_for_ignored_without_trusted_proxies(auth) -> None:

@@ -26,13 +26,28 @@ def test_register_returns_user(auth) -> None:
     dt.datetime.fromisoformat(user["created_at"])
 
 
-def test_register_conflict_case_insensitive(auth, clean) -> None:
+def test_register_taken_username_is_409_case_insensitive(auth, clean) -> None:
     assert auth.register(email="bob@example.com", username="bob").status_code == 201
-    doc = assert_problem(auth.register(email="BOB@example.COM", username="bob2"), 409, "conflict")
-    assert "email" in doc["errors"]
     doc = assert_problem(auth.register(email="bob2@example.com", username="BoB"), 409, "conflict")
     assert "username" in doc["errors"]
+    # Also when the email is taken too: the username decides, the email is never named.
+    doc = assert_problem(auth.register(email="BOB@example.com", username="bob"), 409, "conflict")
+    assert set(doc["errors"]) == {"username"}
     assert count_rows(clean, "users") == 1
+
+
+def test_register_taken_email_answers_like_a_new_account(auth, clean) -> None:
+    first = auth.register(email="eve@example.com", username="eve", password=PASSWORD)
+    again = auth.register(email="EVE@example.COM", username="eve2", password="another passw0rd")
+    fresh = auth.register(email="eve3@example.com", username="eve3")
+    assert first.status_code == again.status_code == fresh.status_code == 201
+    assert set(again.get_json()) == set(fresh.get_json()) == USER_FIELDS
+    assert again.get_json()["id"] != first.get_json()["id"]
+    assert again.headers.get("Content-Type") == fresh.headers.get("Content-Type")
+    # Nothing was stored: the owner's password still works, the second one does not.
+    assert count_rows(clean, "users") == 2
+    assert auth.login("eve@example.com", PASSWORD).status_code == 200
+    assert_unauthorized(auth.login("eve2", "another passw0rd"))
 
 
 def test_login_by_email_and_by_username(auth, app) -> None:

@@ -6,16 +6,18 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from typing import Any
 
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.helpers import assert_unauthorized, bearer
+from tests.helpers import AuthHelper, assert_unauthorized, bearer
 
 
 def _b64(data: bytes) -> str:
@@ -135,10 +137,13 @@ def test_token_after_logout(client, victim) -> None:
     assert_unauthorized(client.get("/v1/auth/me", headers=victim.headers))
 
 
-def test_reused_refresh_token_kills_the_family(client, victim, redis_client) -> None:
+def test_reused_refresh_token_kills_the_family(client, victim, redis_client, clean) -> None:
     first = client.post("/v1/auth/refresh", json={"refresh_token": victim.refresh_token})
     assert first.status_code == 200
     rotated = first.get_json()
+    # Past the grace window for parallel refreshes (10 s by default).
+    with clean.cursor() as cur:
+        cur.execute("UPDATE auth.refresh_tokens SET used_at = used_at - interval '11 seconds'")
     # The attacker (or a replay) presents the already-rotated token.
     reuse = client.post("/v1/auth/refresh", json={"refresh_token": victim.refresh_token})
     assert_unauthorized(reuse)
@@ -172,3 +177,46 @@ def test_junk_kid_is_401_not_500(client, victim, ctx, kid) -> None:
         assert_unauthorized(client.open(path, method=method, headers=bearer(forged)))
     signed = _sign(ctx, _claims(victim), kid=kid)
     assert_unauthorized(client.get("/v1/auth/me", headers=bearer(signed)))
+
+
+def test_parallel_refreshes_with_one_token_keep_the_session(app, victim, live_server) -> None:
+    # Two tabs refreshing at once used to get one success and a revoked session.
+    server = live_server(app)
+    answers: list[requests.Response] = []
+    start = threading.Barrier(6)
+
+    def refresh() -> None:
+        start.wait()
+        answers.append(
+            requests.post(
+                f"{server.url}/v1/auth/refresh",
+                json={"refresh_token": victim.refresh_token},
+                timeout=30,
+            )
+        )
+
+    threads = [threading.Thread(target=refresh) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [a.status_code for a in answers] == [200] * 6
+    for answer in answers:
+        tokens = answer.json()
+        me = requests.get(f"{server.url}/v1/auth/me", headers=bearer(tokens["access_token"]))
+        assert me.status_code == 200
+        again = {"refresh_token": tokens["refresh_token"]}
+        assert requests.post(f"{server.url}/v1/auth/refresh", json=again).status_code == 200
+
+
+def test_session_has_an_absolute_lifetime(make_app, clean) -> None:
+    client = make_app(session_max_age_s=3600).test_client()
+    victim = AuthHelper(client).account()
+    fresh = client.post("/v1/auth/refresh", json={"refresh_token": victim.refresh_token})
+    assert fresh.status_code == 200
+    # Refreshing kept every token young, but the login was over an hour ago.
+    with clean.cursor() as cur:
+        cur.execute("UPDATE auth.sessions SET created_at = now() - interval '61 minutes'")
+    token = fresh.get_json()["refresh_token"]
+    assert_unauthorized(client.post("/v1/auth/refresh", json={"refresh_token": token}))
+    assert_unauthorized(client.get("/v1/auth/me", headers=victim.headers))

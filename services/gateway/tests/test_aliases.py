@@ -85,7 +85,8 @@ def test_seed_request_validation(api: Any) -> None:
     bad = api.post("/task/request", json={"task_type": "nope", "size": 1})
     assert bad.status_code == 400 and "processor" in bad.get_json()["errors"]
     assert api.post("/task/request", json={"size": 1}).status_code == 400
-    assert api.post("/task/request", data=b"{").status_code == 400
+    malformed = api.post("/task/request", data=b"{", content_type="application/json")
+    assert malformed.status_code == 400
 
 
 def test_seed_request_is_idempotent(api: Any) -> None:

@@ -58,7 +58,8 @@ def test_error_bodies_leak_nothing(api: Any, make_app: Any, token_minter: Any) -
 
     responses = [
         api.get("/v1/tasks/not-a-uuid"),
-        api.post("/v1/tasks", data=b"{bad json"),
+        api.post("/v1/tasks", data=b"{bad json", content_type="application/json"),
+        api.post("/v1/tasks", data=b"{}", content_type="text/plain"),
         api.create(size=-5),
         api.create(processor="'; DROP TABLE x; --"),
         api.get("/v1/tasks?cursor=%27%3B--"),

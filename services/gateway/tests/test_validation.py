@@ -172,7 +172,7 @@ def test_nan_and_infinity_are_not_json(api: Any, redis_client: Any) -> None:
 
 def test_non_object_json_is_400(api: Any) -> None:
     for value in ([], "x", 1, None):
-        resp = api.post("/v1/tasks", json=value)
+        resp = api.post("/v1/tasks", data=json.dumps(value), content_type="application/json")
         assert resp.status_code == 400
 
 
@@ -183,6 +183,20 @@ def test_ten_megabyte_body_is_413(api: Any) -> None:
     assert resp.get_json()["code"] == "payload_too_large"
 
 
-def test_json_without_content_type_is_accepted(api: Any) -> None:
-    resp = api.post("/v1/tasks", data=json.dumps(task_body()))
-    assert resp.status_code == 201
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+@pytest.mark.parametrize("path", ["/v1/tasks", "/task/request", "/auth/login"])
+def test_json_endpoints_refuse_other_media_types(api: Any, path: str, content_type: Any) -> None:
+    # A JSON text sent as text/plain or a form is what a cross-site page can post without a
+    # CORS preflight; it used to be accepted (201) on every JSON endpoint.
+    body = {
+        "/v1/tasks": task_body(),
+        "/task/request": {"task_type": "checksum", "size": 3},
+        "/auth/login": {"identifier": "someone", "password": "x"},
+    }[path]
+    resp = api.post(path, data=json.dumps(body), content_type=content_type)
+    assert resp.status_code == 415, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["code"] == "unsupported_media_type"

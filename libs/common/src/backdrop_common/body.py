@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 from flask import request
 from marshmallow import Schema, ValidationError
 
-from backdrop_common.errors import PayloadTooLarge, ValidationFailed
+from backdrop_common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -29,7 +29,8 @@ def parse_json(
 
 
 def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object; 400 if it is not one, 413 if over the cap."""
+    """The request body as a JSON object; 415 if not sent as JSON, 400 if it is not a JSON
+    object, 413 if over the cap."""
     raw = request.get_data(cache=True)
     limit = request.max_content_length
     # A chunked body is cut at the limit by werkzeug, not refused: refuse it here.
@@ -39,7 +40,9 @@ def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
         return {}
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ValidationFailed(
+        # 415, not a guess: a form or text/plain body is what a cross-site form can send
+        # without a CORS preflight.
+        raise UnsupportedMediaType(
             "Send a JSON body with Content-Type: application/json.",
             errors={"body": ["Expected application/json."]},
         )

@@ -90,6 +90,8 @@ def create_admin(
         )
     except BackdropError as exc:
         raise click.ClickException(exc.detail) from exc
+    if row is None:  # the operator may know: the CLI is not reachable from outside
+        raise click.ClickException("This email is already taken.")
     click.echo(f"created admin {row['username']} ({row['id']})")
 
 

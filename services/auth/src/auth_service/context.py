@@ -15,7 +15,7 @@ from flask import current_app
 
 from auth_service.keys import KeyStore
 from auth_service.passwords import Passwords
-from auth_service.ratelimit import LoginLimiter
+from auth_service.ratelimit import LoginThrottle, RegistrationLimiter
 from auth_service.settings import AuthSettings
 
 MIGRATIONS = "auth_service.migrations"
@@ -24,20 +24,21 @@ log = logging.getLogger("auth.startup")
 
 @dataclass
 class AuthContext:
-    """Everything a view needs: settings, database, Redis, keys, hasher, login limiter."""
+    """Everything a view needs: settings, database, Redis, keys, hasher, the limits."""
 
     settings: AuthSettings
     db: Database
     redis: redis.Redis
     keys: KeyStore
     passwords: Passwords
-    limiter: LoginLimiter
+    throttle: LoginThrottle
+    registrations: RegistrationLimiter
 
     def close(self) -> None:
         """Release pooled connections."""
         self.db.close()
         self.redis.close()
-        self.limiter.close()
+        self.registrations.close()
 
 
 def build_context(settings: AuthSettings) -> AuthContext:
@@ -45,15 +46,21 @@ def build_context(settings: AuthSettings) -> AuthContext:
     db = Database(
         settings.database_url, maxconn=settings.db_pool_max, keep_idle=settings.db_pool_idle
     )
+    client = redis_from_url(settings.redis_url)
     return AuthContext(
         settings=settings,
         db=db,
-        redis=redis_from_url(settings.redis_url),
+        redis=client,
         keys=KeyStore(db, settings.secret_key, settings.access_token_ttl),
         passwords=Passwords(
-            settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism
+            settings.argon2_time_cost,
+            settings.argon2_memory_cost,
+            settings.argon2_parallelism,
+            max_concurrent=settings.argon2_max_concurrent,
+            max_hashes=settings.argon2_max_concurrent_hashes,
         ),
-        limiter=LoginLimiter(settings),
+        throttle=LoginThrottle(client, settings),
+        registrations=RegistrationLimiter(settings),
     )
 
 

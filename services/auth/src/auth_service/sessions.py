@@ -52,29 +52,42 @@ class Rotation:
     user: dict[str, Any] = field(default_factory=dict)
 
 
-def rotate(db: Database, token: str, ttl: int) -> Rotation:
-    """Spend ``token`` for a new one of the same family; a spent token revokes the family."""
+def rotate(db: Database, token: str, ttl: int, *, grace_s: float, max_age_s: int) -> Rotation:
+    """Spend ``token`` for a new one of the same family; a spent token revokes the family.
+
+    Two exceptions: a token spent less than ``grace_s`` ago (parallel refreshes of one
+    client racing each other) gets a fresh token of the same family, and a session older
+    than ``max_age_s`` is over whatever its tokens say (an absolute lifetime).
+    """
     # A spent token presented again was stolen or replayed: the revocation is committed
     # here, before the caller answers 401.
     with db.cursor() as cur:
         # Locking the session row serialises concurrent refreshes of one family.
         cur.execute(
-            "SELECT rt.session_id, rt.used_at, rt.expires_at > now() AS live, s.revoked_at"
+            "SELECT rt.session_id, rt.used_at,"
+            " rt.used_at > now() - make_interval(secs => %s) AS in_grace,"
+            " rt.expires_at > now() AS live, s.revoked_at,"
+            " extract(epoch FROM now() - s.created_at) AS age"
             " FROM auth.refresh_tokens rt JOIN auth.sessions s ON s.id = rt.session_id"
             " WHERE rt.token_hash = %s FOR UPDATE OF rt, s",
-            (hash_token(token),),
+            (grace_s, hash_token(token)),
         )
         row = cur.fetchone()
         if row is None or row["revoked_at"] is not None:
             return Rotation("invalid")
         session_id = str(row["session_id"])
-        if row["used_at"] is not None:
+        remaining = int(max_age_s - float(row["age"]))
+        if remaining <= 0:
+            _revoke(cur, session_id, "session_expired")
+            return Rotation("invalid", session_id)
+        if row["used_at"] is not None and not row["in_grace"]:
             _revoke(cur, session_id, "refresh_token_reuse")
             return Rotation("reused", session_id)
         if not row["live"]:
             return Rotation("invalid", session_id)
         cur.execute(
-            "UPDATE auth.refresh_tokens SET used_at = now() WHERE token_hash = %s",
+            "UPDATE auth.refresh_tokens SET used_at = coalesce(used_at, now())"
+            " WHERE token_hash = %s",
             (hash_token(token),),
         )
         cur.execute(
@@ -89,7 +102,8 @@ def rotate(db: Database, token: str, ttl: int) -> Rotation:
         if user["disabled_at"] is not None:
             # Disabling revokes sessions too; this covers a refresh racing the disable.
             return Rotation("invalid", session_id)
-        return Rotation("ok", session_id, _issue_refresh(cur, session_id, ttl), user)
+        new_token = _issue_refresh(cur, session_id, min(ttl, remaining))
+        return Rotation("ok", session_id, new_token, user)
 
 
 def _revoke(cur: Any, session_id: str, reason: str, user_id: uuid.UUID | str | None = None) -> None:

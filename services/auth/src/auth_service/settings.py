@@ -11,11 +11,27 @@ class AuthSettings(BaseServiceSettings):
     """``BACKDROP_*`` settings of the auth service (see the service README for the list)."""
 
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
+    session_max_age_s: int = Field(default=30 * 24 * 3600, gt=0)
+    """Absolute session lifetime: no refresh extends a session past this age."""
+    refresh_reuse_grace_s: float = Field(default=10.0, ge=0)
+    """A spent refresh token presented again this soon (parallel refreshes) gets new tokens
+    instead of revoking the session."""
     login_window_seconds: int = Field(default=60, gt=0)
     login_max_failures_per_pair: int = Field(default=5, gt=0)
     login_max_failures_per_ip: int = Field(default=30, gt=0)
-    login_max_failures_per_identifier: int = Field(default=20, gt=0)
+    login_free_failures_per_account: int = Field(default=5, gt=0)
+    login_account_window_s: int = Field(default=900, gt=0)
+    login_delay_base_s: float = Field(default=1.0, gt=0)
+    login_max_delay_s: float = Field(default=30.0, gt=0)
+    register_max_per_ip: int = Field(default=5, gt=0)
+    register_window_s: int = Field(default=3600, gt=0)
+    register_max_global_per_minute: int = Field(default=30, gt=0)
     proxy_hops: int = Field(default=0, ge=0)
     argon2_time_cost: int = Field(default=argon2.DEFAULT_TIME_COST, ge=1)
     argon2_memory_cost: int = Field(default=argon2.DEFAULT_MEMORY_COST, ge=8)
     argon2_parallelism: int = Field(default=argon2.DEFAULT_PARALLELISM, ge=1)
+    argon2_max_concurrent: int = Field(default=2, ge=1)
+    """argon2 computations at once per process (logins and registrations together)."""
+    argon2_max_concurrent_hashes: int = Field(default=1, ge=1)
+    """Of those, how many may be new hashes (registrations), so sign-ups cannot take every
+    slot from logins."""

@@ -13,7 +13,6 @@ from backdrop_common.errors import Conflict
 from backdrop_common.tokens import ROLES
 
 _COLUMNS = "id, email, username, name, roles, created_at, disabled_at"
-_CONSTRAINT_FIELD = {"users_email_key": "email", "users_username_key": "username"}
 
 
 def create_user(
@@ -24,8 +23,9 @@ def create_user(
     password_hash: str,
     name: str | None = None,
     roles: Sequence[str] = ("user",),
-) -> dict[str, Any]:
-    """Insert a user; ``Conflict`` (naming the field) if the email or username is taken."""
+) -> dict[str, Any] | None:
+    """Insert a user; ``None`` if the email is taken (the caller must not tell the client),
+    ``Conflict`` if the username is (usernames are public handles, emails are not)."""
     try:
         with db.cursor() as cur:
             cur.execute(
@@ -36,11 +36,33 @@ def create_user(
             )
             return dict(cur.fetchone())
     except psycopg2.errors.UniqueViolation as exc:
-        # The unique indexes decide, so two racing registrations cannot both win.
-        field = _CONSTRAINT_FIELD.get(exc.diag.constraint_name or "", "email")
-        raise Conflict(
-            f"This {field} is already taken.", errors={field: ["Already taken."]}
-        ) from exc
+        # The unique indexes decide, so two racing registrations cannot both win. Only one
+        # violation is reported, so a taken email still has its username checked.
+        if exc.diag.constraint_name == "users_username_key" or _username_taken(db, username):
+            raise Conflict(
+                "This username is already taken.", errors={"username": ["Already taken."]}
+            ) from exc
+        return None
+
+
+def _username_taken(db: Database, username: str) -> bool:
+    with db.cursor() as cur:
+        cur.execute("SELECT 1 FROM auth.users WHERE lower(username) = lower(%s)", (username,))
+        return cur.fetchone() is not None
+
+
+def lookalike(email: str, username: str, name: str | None) -> dict[str, Any]:
+    """A user row shaped like a fresh account but stored nowhere: the answer to a
+    registration whose email is taken, so the answer does not reveal that it exists."""
+    return {
+        "id": uuid.uuid4(),
+        "email": email,
+        "username": username,
+        "name": name,
+        "roles": ["user"],
+        "created_at": dt.datetime.now(dt.UTC),
+        "disabled_at": None,
+    }
 
 
 def find_for_login(db: Database, identifier: str) -> dict[str, Any] | None:

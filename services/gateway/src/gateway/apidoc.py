@@ -153,6 +153,8 @@ def build_operation(
     responses = dict(meta["responses"])
     if meta["auth"]:
         responses.setdefault(401, None)
+    if body is not None and not isinstance(body, tuple):
+        responses.setdefault(415, None)  # a JSON body sent as anything but JSON
     op["responses"] = {str(code): _response(code, spec) for code, spec in sorted(responses.items())}
     return op
 

@@ -21,11 +21,17 @@ _AUTH_ROUTES: list[tuple[str, str, str, dict[str, Any]]] = [
     (
         "/v1/auth/register",
         "post",
-        "Create an account.",
+        "Create an account (a taken email is answered like a new one; 409: username taken).",
         {
             "body": auth_schemas.RegisterSchema,
             "auth": False,
-            "responses": {201: auth_schemas.UserSchema, 400: None, 409: None, 503: None},
+            "responses": {
+                201: auth_schemas.UserSchema,
+                400: None,
+                409: None,
+                429: None,
+                503: None,
+            },
         },
     ),
     (

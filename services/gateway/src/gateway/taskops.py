@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from backdrop_common import events, taskstore
-from backdrop_common.body import parse_json
+from backdrop_common import body, events, taskstore
 from backdrop_common.errors import (
     IdempotencyMismatch,
     NotFound,
@@ -32,9 +31,9 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
-def json_body() -> Any:
-    """The request body parsed as JSON (whatever the Content-Type); 400 when malformed."""
-    return parse_json(request.get_data(cache=True))
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object: 415 unless sent as JSON, 400 when malformed."""
+    return body.json_body()
 
 
 def idempotency_key() -> str | None:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from auth_service import revocation, sessions, users
 from auth_service.context import auth_context
 from auth_service.issuer import access_token, token_response
+from auth_service.ratelimit import Attempt
 from auth_service.schemas import LoginSchema, LogoutSchema, RefreshSchema
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/auth")
@@ -32,17 +33,19 @@ def login() -> Response:
     ctx = auth_context()
     ip = request.remote_addr or "unknown"
     identifier = data["identifier"]
-    ctx.limiter.check(identifier, ip)
     user = users.find_for_login(ctx.db, identifier)
+    # Counted per account (email and username alike), per address and per pair.
+    attempt = Attempt.of(user["id"] if user else None, identifier, ip)
+    ctx.throttle.check(attempt)
     stored = user["password_hash"] if user else None
     # Verify before looking at ``user``: ``user is None or not verify(...)`` skipped the
     # dummy hash for unknown accounts, and the time saved told which accounts exist.
     verified = ctx.passwords.verify(stored, data["password"])
     if user is None or not verified:
-        ctx.limiter.failed(identifier, ip)
+        ctx.throttle.failed(attempt)
         log.info("login failed", extra={"client_ip": ip})
         raise Unauthorized("The identifier or the password is wrong.")
-    ctx.limiter.succeeded(identifier, ip)
+    ctx.throttle.succeeded(attempt)
     if user["disabled_at"] is not None:
         # Told only to someone who knows the password: no account enumeration.
         raise Forbidden("This account is disabled.")
@@ -50,7 +53,11 @@ def login() -> Response:
         users.set_password_hash(ctx.db, user["id"], ctx.passwords.hash(data["password"]))
     settings = ctx.settings
     session_id, refresh = sessions.start_session(
-        ctx.db, user["id"], request.user_agent.string, ip, settings.refresh_token_ttl
+        ctx.db,
+        user["id"],
+        request.user_agent.string,
+        ip,
+        min(settings.refresh_token_ttl, settings.session_max_age_s),
     )
     access = access_token(
         ctx.keys, settings, user_id=user["id"], session_id=session_id, roles=user["roles"]
@@ -65,7 +72,13 @@ def refresh() -> Response:
     data = load(RefreshSchema(), json_body())
     ctx = auth_context()
     settings = ctx.settings
-    rotation = sessions.rotate(ctx.db, data["refresh_token"], settings.refresh_token_ttl)
+    rotation = sessions.rotate(
+        ctx.db,
+        data["refresh_token"],
+        settings.refresh_token_ttl,
+        grace_s=settings.refresh_reuse_grace_s,
+        max_age_s=settings.session_max_age_s,
+    )
     if rotation.outcome == "reused" and rotation.session_id:
         # The family's access tokens must stop working too, not just its refresh tokens.
         revocation.revoke(ctx.redis, settings.access_token_ttl, sids=(rotation.session_id,))

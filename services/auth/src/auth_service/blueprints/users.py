@@ -7,7 +7,7 @@ import logging
 from backdrop_common.body import json_body, load
 from backdrop_common.errors import Unauthorized
 from backdrop_common.tokens import current_principal, require_auth
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from auth_service import sessions, users
 from auth_service.context import auth_context
@@ -19,17 +19,28 @@ log = logging.getLogger("auth.users")
 
 @bp.post("/register")
 def register() -> tuple[Response, int]:
-    """Create an account with role ``user`` and return it (409 if email/username taken)."""
+    """Create an account with role ``user`` and return it (409 if the username is taken).
+
+    A taken email gets the same 201 as a new one (nothing is stored and nothing is sent), so
+    registration cannot be used to learn who has an account.
+    """
     data = load(RegisterSchema(), json_body())
     ctx = auth_context()
+    ctx.registrations.hit(request.remote_addr or "unknown")
+    # Hashed before the insert either way, so a taken email costs the same time.
+    password_hash = ctx.passwords.hash(data["password"])
     row = users.create_user(
         ctx.db,
         email=data["email"],
         username=data["username"],
         name=data["name"],
-        password_hash=ctx.passwords.hash(data["password"]),
+        password_hash=password_hash,
     )
-    log.info("user registered", extra={"user_id": str(row["id"])})
+    if row is None:
+        log.info("registration with a taken email answered as new")
+        row = users.lookalike(data["email"], data["username"], data["name"])
+    else:
+        log.info("user registered", extra={"user_id": str(row["id"])})
     return jsonify(users.user_json(row)), 201
 
 
