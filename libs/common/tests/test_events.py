@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 
 import pytest
 import redis
-from backdrop_common import events, streams
+from backdrop_common import events, redis_keys, streams
 
 
 def _doc(fraction: float = 0.0, status: str = "running") -> dict[str, object]:
@@ -56,7 +55,7 @@ def test_log_is_capped_and_expires_after_terminal(redis_client: redis.Redis) -> 
     task = uuid.uuid4()
     for _ in range(1500):
         events.append_event(redis_client, task, "progress", _doc())
-    key = events.events_key(task)
+    key = redis_keys.events_key(task)
     # MAXLEN ~ trims whole nodes only, so "about 1000", never the full 1500.
     assert 1000 <= redis_client.xlen(key) < 1200
     assert redis_client.ttl(key) > events.TERMINAL_TTL_S
@@ -64,15 +63,28 @@ def test_log_is_capped_and_expires_after_terminal(redis_client: redis.Redis) -> 
     assert 0 < redis_client.ttl(key) <= events.TERMINAL_TTL_S
 
 
-def test_append_publishes(redis_client: redis.Redis) -> None:
+def _row(task: uuid.UUID) -> dict[str, object]:
+    return {
+        "id": task,
+        "status": "queued",
+        "processor": "checksum",
+        "filename": "a.txt",
+        "size": 1,
+        "content_type": "text/plain",
+    }
+
+
+def test_publish_status_appends_the_task_document(redis_client: redis.Redis) -> None:
     task = uuid.uuid4()
-    pubsub = redis_client.pubsub()
-    pubsub.subscribe(events.progress_key(task))
-    assert pubsub.get_message(timeout=1)["type"] == "subscribe"
-    entry = events.append_event(redis_client, task, "status", _doc(status="queued"))
-    message = pubsub.get_message(timeout=2)
-    assert json.loads(message["data"]) == {"id": entry, "event": "status", "task_id": str(task)}
-    pubsub.close()
+    row = _row(task)
+    entry = events.publish_status(redis_client, row)
+    [(got_id, kind, doc)] = events.read_events(redis_client, task, None, 0)
+    assert (got_id, kind, doc["id"], doc["status"]) == (entry, "status", str(task), "queued")
+
+
+def test_publish_status_survives_a_dead_redis(redis_client: redis.Redis) -> None:
+    dead = redis.Redis(port=1, socket_connect_timeout=0.2)
+    assert events.publish_status(dead, _row(uuid.uuid4())) is None
 
 
 def test_progress_cache(redis_client: redis.Redis) -> None:
@@ -82,7 +94,7 @@ def test_progress_cache(redis_client: redis.Redis) -> None:
     cached = events.get_progress(redis_client, task)
     assert cached["fraction"] == 1.0 and cached["stage"] == "hashing" and cached["message"] is None
     assert cached["updated_at"].endswith("Z")
-    assert 0 < redis_client.ttl(events.progress_key(task)) <= events.PROGRESS_TTL_S
+    assert 0 < redis_client.ttl(redis_keys.progress_key(task)) <= events.PROGRESS_TTL_S
 
 
 def test_cancel_signal(redis_client: redis.Redis) -> None:
@@ -97,7 +109,7 @@ def test_job_stream_and_group(redis_client: redis.Redis) -> None:
     streams.ensure_group(redis_client, "checksum")
     streams.ensure_group(redis_client, "checksum")
     got = redis_client.xreadgroup(
-        streams.JOB_GROUP, "c1", {streams.job_stream("checksum"): ">"}, count=10
+        redis_keys.JOB_GROUP, "c1", {redis_keys.job_stream("checksum"): ">"}, count=10
     )
     assert got[0][0] == "backdrop:jobs:checksum"
     assert got[0][1] == [(entry, {"task_id": "task-1"})]

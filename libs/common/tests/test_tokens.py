@@ -11,9 +11,8 @@ import jwt
 import pytest
 import redis
 from backdrop_common.errors import Unauthorized, register_error_handlers
+from backdrop_common.redis_keys import revoked_jti_key, revoked_sid_key
 from backdrop_common.tokens import (
-    REVOKED_JTI,
-    REVOKED_SID,
     JWKSKeyResolver,
     TokenVerifier,
     current_principal,
@@ -117,12 +116,12 @@ def test_revoked_jti_and_sid_rejected(
 ) -> None:
     token = token_minter.mint()
     claims = jwt.decode(token, options={"verify_signature": False})
-    redis_client.set(REVOKED_JTI.format(claims["jti"]), 1, ex=60)
+    redis_client.set(revoked_jti_key(claims["jti"]), 1, ex=60)
     with pytest.raises(Unauthorized):
         verifier.verify(token)
     other = token_minter.mint()
     redis_client.set(
-        REVOKED_SID.format(jwt.decode(other, options={"verify_signature": False})["sid"]), 1
+        revoked_sid_key(jwt.decode(other, options={"verify_signature": False})["sid"]), 1
     )
     with pytest.raises(Unauthorized):
         verifier.verify(other)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from backdrop_common import streams, taskstore
+from backdrop_common import redis_keys, streams, taskstore
 
 from tests.conftest import Api
 
@@ -57,7 +57,9 @@ def test_queues_show_stream_and_table(operator: Api, db: Any, redis_client: Any)
     for task_id in (first, second, third):
         streams.enqueue_job(redis_client, proc, task_id)
     # A worker "w-a" reads one message and claims its task; two stay undelivered.
-    redis_client.xreadgroup(streams.JOB_GROUP, "w-a", {streams.job_stream(proc): ">"}, count=1)
+    redis_client.xreadgroup(
+        redis_keys.JOB_GROUP, "w-a", {redis_keys.job_stream(proc): ">"}, count=1
+    )
     assert taskstore.claim(db, first, "w-a", 60) is not None
     done = _queued(db, proc)
     taskstore.claim(db, done, "w-a", 60)
@@ -112,7 +114,7 @@ def test_workers_live_and_silent(operator: Api, db: Any, redis_client: Any) -> N
     for consumer, task_id in (("w-gone", held), ("w-live", other)):
         # Each takes one job; w-gone then dies holding its message and its task's lease.
         streams.enqueue_job(redis_client, proc, task_id)
-        redis_client.xreadgroup(streams.JOB_GROUP, consumer, {streams.job_stream(proc): ">"})
+        redis_client.xreadgroup(redis_keys.JOB_GROUP, consumer, {redis_keys.job_stream(proc): ">"})
         taskstore.claim(db, task_id, consumer, 60)
 
     doc = operator.get("/v1/admin/workers").get_json()

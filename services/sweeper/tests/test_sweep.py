@@ -11,7 +11,7 @@ from typing import Any
 import psycopg2
 import redis
 import requests
-from backdrop_common import events, taskstore
+from backdrop_common import events, redis_keys, taskstore
 from backdrop_testing.infra import free_port
 from sweeper import service
 from sweeper.service import Clients
@@ -53,7 +53,7 @@ def test_expires_abandoned_uploads_and_cleans_storage(
     assert uploads.get("Uploads", []) == []
     logged = events.read_events(redis_client, task["id"], None, 0)
     assert logged[-1][2]["status"] == "expired"
-    assert redis_client.ttl(events.events_key(task["id"])) <= events.TERMINAL_TTL_S
+    assert redis_client.ttl(redis_keys.events_key(task["id"])) <= events.TERMINAL_TTL_S
     assert _sweep(clients).expired == 0
 
 

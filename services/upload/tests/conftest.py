@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import redis
-from backdrop_common import streams, taskstore
+from backdrop_common import redis_keys, taskstore
 from backdrop_testing.tokens import TokenMinter
 from flask import Flask
 from flask.testing import FlaskClient
@@ -119,6 +119,6 @@ def jobs(redis_client: redis.Redis) -> Callable[..., list[str]]:
     """``jobs(processor="checksum")``: the task ids on the processor's job stream."""
 
     def read(processor: str = "checksum") -> list[str]:
-        return [f["task_id"] for _, f in redis_client.xrange(streams.job_stream(processor))]
+        return [f["task_id"] for _, f in redis_client.xrange(redis_keys.job_stream(processor))]
 
     return read

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import requests
-from backdrop_common import events, taskstore
+from backdrop_common import events, redis_keys, taskstore
 from worker_helpers import pending, wait_for
 
 COOPERATIVE_LIMIT_S = 0.25  # the guarantee in SPEC.md
@@ -94,5 +94,5 @@ def test_cancel_key_alone_is_enough(start_worker: Any, tasks: Any, redis_client:
     row = tasks("sleepy", params={"seconds": 30})
     _wait_running(tasks, redis_client, row)
     taskstore.request_cancel(tasks.db, row["id"], row["owner_id"])
-    redis_client.set(events.cancel_key(row["id"]), "1", ex=60)  # no PUBLISH
+    redis_client.set(redis_keys.cancel_key(row["id"]), "1", ex=60)  # no PUBLISH
     assert tasks.wait_status(row["id"], "cancelled", timeout=3)["status"] == "cancelled"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backdrop_common import streams, taskstore
+from backdrop_common import redis_keys, streams, taskstore
 from worker.runtime import Runtime
 from worker.supervisor import JobSupervisor
 from worker_helpers import pending
@@ -35,6 +35,6 @@ def test_message_of_a_task_running_elsewhere_stays_pending(runtime: Runtime, tas
 
 
 def test_malformed_message_is_dropped(runtime: Runtime, tasks: Any) -> None:
-    tasks.redis.xadd(streams.job_stream("checksum"), {"nope": "1"})
+    tasks.redis.xadd(redis_keys.job_stream("checksum"), {"nope": "1"})
     JobSupervisor(runtime, _deliver(runtime)).run()
     assert pending(tasks.redis, "checksum") == 0

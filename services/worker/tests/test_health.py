@@ -7,7 +7,7 @@ import signal
 from typing import Any
 
 import requests
-from worker.catalogue import CATALOGUE_KEY
+from backdrop_common.redis_keys import PROCESSORS_KEY
 from worker_helpers import wait_for
 
 
@@ -27,7 +27,7 @@ def test_health_endpoints_presence_and_catalogue(
     assert presence["concurrency"] == "3" and int(presence["pid"]) == worker.proc.pid
     assert 0 < redis_client.ttl(f"backdrop:workers:{worker.worker_id}") <= 30
 
-    catalogue = redis_client.hgetall(CATALOGUE_KEY)
+    catalogue = redis_client.hgetall(PROCESSORS_KEY)
     assert set(catalogue) == {"checksum", "sleepy"}
     checksum = json.loads(catalogue["checksum"])
     assert checksum["name"] == "checksum" and "properties" in checksum["params_schema"]
@@ -51,8 +51,8 @@ def test_health_endpoints_presence_and_catalogue(
     )
 
     # A flushed Redis heals: the catalogue comes back with the next presence beat.
-    redis_client.delete(CATALOGUE_KEY)
-    wait_for(lambda: redis_client.hlen(CATALOGUE_KEY) == 2, 10, 0.2)
+    redis_client.delete(PROCESSORS_KEY)
+    wait_for(lambda: redis_client.hlen(PROCESSORS_KEY) == 2, 10, 0.2)
 
     worker.signal(signal.SIGTERM)
     worker.proc.wait(30)

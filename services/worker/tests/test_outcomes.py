@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from backdrop_common import events, streams, taskstore
+from backdrop_common import events, redis_keys, taskstore
 from worker.consumer import Delivery
 from worker.outcomes import artifact_prefix, finalise
 from worker.protocol import Outcome
@@ -81,7 +81,7 @@ def test_each_outcome_reaches_its_state(runtime: Runtime, tasks: Any, case: Case
         assert after["result"] == {"n": 1}
     # The message is ACKed; only a job that goes straight back leaves a new one behind.
     assert pending(tasks.redis, "checksum") == 0
-    waiting = tasks.redis.xlen(streams.job_stream("checksum")) - 1
+    waiting = tasks.redis.xlen(redis_keys.job_stream("checksum")) - 1
     assert waiting == (1 if case.requeued_now else 0)
     # Clients hear about it: the last status event carries the new state.
     *_, (_, kind, doc) = events.read_events(tasks.redis, str(row["id"]), "0-0", 0)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from backdrop_common import streams
+from backdrop_common import redis_keys
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
@@ -25,7 +25,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.0
 
 def pending(client: redis.Redis, processor: str) -> int:
     """Messages of ``processor``'s stream delivered and not ACKed."""
-    return int(client.xpending(streams.job_stream(processor), streams.JOB_GROUP)["pending"])
+    return int(client.xpending(redis_keys.job_stream(processor), redis_keys.JOB_GROUP)["pending"])
 
 
 def descendants(pid: int) -> set[int]:

@@ -27,7 +27,6 @@ def create_service_app(name: str, settings: BaseServiceSettings) -> Flask:
     """Build a Flask app named ``name`` with the shared plumbing wired in."""
     configure_logging(name, settings.log_level)
     app = Flask(name)
-    app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_body
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

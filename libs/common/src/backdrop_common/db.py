@@ -42,7 +42,7 @@ class Database:
         self._lock = threading.Lock()
         # psycopg2's pool raises PoolError at once when every connection is lent out; under
         # gevent (or 20 racing requests) bursts exceed the pool, so borrowers wait for a slot
-        # (up to acquire_timeout) instead of failing with 503. (Added by the gateway.)
+        # (up to acquire_timeout) instead of failing with 503.
         self._slots = threading.BoundedSemaphore(maxconn)
 
     @classmethod

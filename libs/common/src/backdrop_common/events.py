@@ -1,12 +1,13 @@
-"""Per-task event log (``backdrop:events:<task_id>``), live notifications, progress cache.
+"""Per-task event log (``backdrop:events:<task_id>``), progress cache, cancel signals.
 
-The stream is the replayable log the gateway's SSE reads (entry ids are the SSE ids); the
-PUBLISH is a cheap "something happened" for listeners that prefer pub/sub.
+The stream is the replayable log the gateway's SSE reads (entry ids are the SSE ids).
+``publish_status`` is the one call every service makes after a task's state changes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -14,48 +15,51 @@ from typing import Any
 
 import redis
 
-from backdrop_common.taskstore._rows import TERMINAL as _TERMINAL
+from backdrop_common import taskstore
+from backdrop_common.redis_keys import CANCEL_CHANNEL, cancel_key, events_key, progress_key
 
-EVENTS_PREFIX = "backdrop:events:"
-PROGRESS_PREFIX = "backdrop:progress:"
+log = logging.getLogger(__name__)
+
 EVENTS_MAXLEN = 1000
 TERMINAL_TTL_S = 24 * 3600
 # A log of a task that never finishes must not live forever either.
 OPEN_TTL_S = 7 * 24 * 3600
 PROGRESS_TTL_S = 3600
+CANCEL_TTL_S = 24 * 3600
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
 Event = tuple[str, str, dict[str, Any]]
 
 
-def events_key(task_id: object) -> str:
-    """The event stream key of a task."""
-    return f"{EVENTS_PREFIX}{task_id}"
-
-
-def progress_key(task_id: object) -> str:
-    """The progress cache hash key of a task (also the pub/sub channel name)."""
-    return f"{PROGRESS_PREFIX}{task_id}"
-
-
 def append_event(
     client: redis.Redis, task_id: object, kind: str, task_doc: Mapping[str, Any]
 ) -> str:
-    """XADD a ``status``/``progress`` event (``data`` = Task JSON) and PUBLISH it.
+    """XADD a ``status``/``progress`` event (``data`` = Task JSON); returns the entry id.
 
     The log is capped near 1000 entries; once the task is terminal it expires in 24 h.
-    Returns the entry id.
     """
     data = json.dumps(task_doc, separators=(",", ":"), default=str)
     key = events_key(task_id)
-    terminal = task_doc.get("status") in _TERMINAL
+    terminal = task_doc.get("status") in taskstore.TERMINAL
     pipe = client.pipeline(transaction=True)
     pipe.xadd(key, {"event": kind, "data": data}, maxlen=EVENTS_MAXLEN, approximate=True)
     pipe.expire(key, TERMINAL_TTL_S if terminal else OPEN_TTL_S)
-    entry_id = str(pipe.execute()[0])
-    message = json.dumps({"id": entry_id, "event": kind, "task_id": str(task_id)})
-    client.publish(progress_key(task_id), message)
-    return entry_id
+    return str(pipe.execute()[0])
+
+
+def publish_status(client: redis.Redis, row: taskstore.TaskRow) -> str | None:
+    """Append a ``status`` event carrying ``row``'s Task document: call after every transition.
+
+    Best effort: the row is already committed and is the truth, so Redis trouble is logged
+    and None returned (clients polling ``GET /v1/tasks/{id}`` still see the change).
+    """
+    try:
+        return append_event(client, row["id"], "status", taskstore.task_json(row))
+    except redis.RedisError as exc:
+        log.warning(
+            "could not append a status event for task %s: %s", row["id"], type(exc).__name__
+        )
+        return None
 
 
 def set_progress(
@@ -123,27 +127,17 @@ def latest_event_id(client: redis.Redis, task_id: object) -> str | None:
     """The id of the task's newest event, or None when its log is empty.
 
     The gateway's SSE uses it as the id of the current-state snapshot it sends first, so a
-    client that reconnects resumes right after that snapshot. (Added by the gateway.)
+    client that reconnects resumes right after that snapshot.
     """
     reply: Any = client.xrevrange(events_key(task_id), count=1)
     return _text(reply[0][0]) if reply else None
-
-
-CANCEL_CHANNEL = "backdrop:cancel"
-CANCEL_PREFIX = "backdrop:cancel:"
-CANCEL_TTL_S = 24 * 3600
-
-
-def cancel_key(task_id: object) -> str:
-    """The fallback key saying a running task was cancelled (``backdrop:cancel:<id>``)."""
-    return f"{CANCEL_PREFIX}{task_id}"
 
 
 def signal_cancel(client: redis.Redis, task_id: object) -> None:
     """Tell workers to stop ``task_id``: SET the fallback key (TTL 1 day), then PUBLISH.
 
     The key comes first so a worker woken by the message (or polling) finds it set; the
-    key covers workers that missed the fire-and-forget message. (Added by the gateway.)
+    key covers workers that missed the fire-and-forget message.
     """
     pipe = client.pipeline(transaction=False)
     pipe.set(cancel_key(task_id), "1", ex=CANCEL_TTL_S)

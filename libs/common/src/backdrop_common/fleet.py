@@ -15,9 +15,13 @@ from typing import Any
 
 import redis
 
-from backdrop_common.streams import JOB_GROUP, JOB_STREAM_PREFIX, PROCESSORS_KEY, job_stream
-
-WORKER_PREFIX = "backdrop:workers:"  # presence hash per worker, TTL 30 s (worker heartbeat)
+from backdrop_common.redis_keys import (
+    JOB_GROUP,
+    JOB_STREAM_PREFIX,
+    PROCESSORS_KEY,
+    WORKER_PREFIX,
+    job_stream,
+)
 
 
 def processors(client: redis.Redis) -> list[str]:

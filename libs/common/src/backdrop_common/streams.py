@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import redis
 
-PROCESSORS_KEY = "backdrop:processors"  # hash: name -> JSON {name, description, params_schema}
-JOB_GROUP = "workers"
-JOB_STREAM_PREFIX = "backdrop:jobs:"
-
-
-def job_stream(processor: str) -> str:
-    """The stream key of ``processor``'s jobs."""
-    return f"{JOB_STREAM_PREFIX}{processor}"
+from backdrop_common.redis_keys import JOB_GROUP, job_stream
 
 
 def enqueue_job(client: redis.Redis, processor: str, task_id: object) -> str:

@@ -16,13 +16,12 @@ import redis
 from flask import current_app, g, request
 
 from backdrop_common.errors import Forbidden, Unauthorized, Unavailable
+from backdrop_common.redis_keys import revoked_jti_key, revoked_sid_key
 
 ALGORITHM = "EdDSA"
 # Roles from least to most: each includes the ones before it (an operator may do what a
 # user may; an admin what an operator may). Tokens carry the ``roles`` claim.
 ROLES = ("user", "operator", "admin")
-REVOKED_JTI = "auth:revoked:jti:{}"
-REVOKED_SID = "auth:revoked:sid:{}"
 # Key ids are RFC 7638 thumbprints (base64url); anything else is refused before it reaches a
 # key store, where a NUL or a lone surrogate made the database driver raise (a 500).
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
@@ -80,7 +79,7 @@ class JWKSKeyResolver:
             raise Unavailable("The auth service is not reachable.") from exc
         except jwt.PyJWKSetError as exc:
             # An empty or unreadable key set is the auth side's fault, not the caller's:
-            # 503 instead of an unhandled 500. (Added by the gateway.)
+            # 503 instead of an unhandled 500.
             raise Unavailable("The auth service's signing keys cannot be read.") from exc
         except jwt.PyJWKClientError as exc:
             raise Unauthorized("The token was signed with an unknown key.") from exc
@@ -125,7 +124,7 @@ class TokenVerifier:
             raise Unauthorized("The token is not valid.") from exc
         jti, sid = str(claims["jti"]), str(claims["sid"])
         try:
-            revoked = self.redis.exists(REVOKED_JTI.format(jti), REVOKED_SID.format(sid))
+            revoked = self.redis.exists(revoked_jti_key(jti), revoked_sid_key(sid))
         except redis.RedisError as exc:
             raise Unavailable("Token revocation cannot be checked right now.") from exc
         if revoked:

@@ -6,7 +6,7 @@ import uuid
 from typing import Any, cast
 
 import redis
-from backdrop_common import streams, taskstore
+from backdrop_common import redis_keys, taskstore
 from backdrop_common.db import Database
 
 
@@ -32,5 +32,7 @@ def new_task(db: Database, **overrides: Any) -> taskstore.TaskRow:
 
 def job_ids(client: redis.Redis, processor: str = "checksum") -> list[str]:
     """The task ids on ``processor``'s job stream, oldest first."""
-    entries = cast("list[tuple[str, dict[str, str]]]", client.xrange(streams.job_stream(processor)))
+    entries = cast(
+        "list[tuple[str, dict[str, str]]]", client.xrange(redis_keys.job_stream(processor))
+    )
     return [fields["task_id"] for _, fields in entries]

@@ -31,13 +31,12 @@ from dataclasses import dataclass
 
 import redis
 from backdrop_common.errors import RateLimited, Unavailable
+from backdrop_common.redis_keys import RATELIMIT_PREFIX, login_failure_keys
 from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from auth_service.settings import AuthSettings
-
-KEY_PREFIX = "auth:ratelimit"
 
 
 def _digest(text: str) -> str:
@@ -76,12 +75,7 @@ class LoginThrottle:
         self.s = settings
 
     def _keys(self, attempt: Attempt) -> tuple[str, str, str]:
-        base = f"{KEY_PREFIX}:login"
-        return (
-            f"{base}:pair:{attempt.account}:{attempt.ip}",
-            f"{base}:account:{attempt.account}",
-            f"{base}:ip:{attempt.ip}",
-        )
+        return login_failure_keys(attempt.account, attempt.ip)
 
     def _spacing(self, failures: int, free: int) -> float:
         """The wait after the last failure once ``failures`` exceeds the ``free`` ones."""
@@ -142,7 +136,7 @@ class RegistrationLimiter:
     def __init__(self, settings: AuthSettings) -> None:
         self.storage = RedisStorage(
             settings.redis_url,
-            key_prefix=KEY_PREFIX,
+            key_prefix=RATELIMIT_PREFIX,
             socket_connect_timeout=2.0,
             socket_timeout=5.0,
         )

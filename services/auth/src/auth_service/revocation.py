@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 from backdrop_common.errors import Unavailable
-from backdrop_common.tokens import REVOKED_JTI, REVOKED_SID
+from backdrop_common.redis_keys import revoked_jti_key, revoked_sid_key
 
 
 def revoke(
@@ -12,9 +12,9 @@ def revoke(
 ) -> None:
     """Mark sessions ``sids`` (and token ``jti``) revoked for ``ttl`` seconds."""
     # ttl is the access-token lifetime: past it every token these marks cover has expired.
-    keys = [REVOKED_SID.format(sid) for sid in sids]
+    keys = [revoked_sid_key(sid) for sid in sids]
     if jti:
-        keys.append(REVOKED_JTI.format(jti))
+        keys.append(revoked_jti_key(jti))
     try:
         with client.pipeline(transaction=False) as pipe:
             for key in keys:

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg2.errors
 from backdrop_common.db import Database
 from backdrop_common.errors import Conflict
+from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import ROLES
 
 _COLUMNS = "id, email, username, name, roles, created_at, disabled_at"
@@ -93,11 +94,6 @@ def set_password_hash(db: Database, user_id: uuid.UUID | str, password_hash: str
             "UPDATE auth.users SET password_hash = %s, updated_at = now() WHERE id = %s",
             (password_hash, str(user_id)),
         )
-
-
-def rfc3339(value: dt.datetime) -> str:
-    """``value`` as an RFC 3339 UTC timestamp ending in ``Z``."""
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def user_json(row: dict[str, Any]) -> dict[str, Any]:

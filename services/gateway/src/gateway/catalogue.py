@@ -19,11 +19,10 @@ import jsonschema
 import redis
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from backdrop_common import streams
 from backdrop_common.errors import Unavailable, ValidationFailed
+from backdrop_common.redis_keys import PROCESSORS_KEY
 from marshmallow import Schema, ValidationError, fields, validate
 
-PROCESSORS_KEY = streams.PROCESSORS_KEY
 log = logging.getLogger("gateway.catalogue")
 
 

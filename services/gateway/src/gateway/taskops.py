@@ -20,6 +20,7 @@ from backdrop_common.errors import (
     TaskNotSucceeded,
     ValidationFailed,
 )
+from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import Principal
 from flask import request, url_for
 
@@ -79,14 +80,6 @@ def task_doc(row: taskstore.TaskRow) -> dict[str, Any]:
     return taskstore.task_json(row, progress)
 
 
-def publish_status(row: taskstore.TaskRow) -> None:
-    """Append a ``status`` event for ``row``; Redis trouble is logged, the DB is the truth."""
-    try:
-        events.append_event(resources().redis, row["id"], "status", taskstore.task_json(row))
-    except redis.RedisError:
-        log.warning("could not append a status event for task %s", row["id"])
-
-
 def create(
     principal: Principal, data: dict[str, Any], key: str | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
@@ -126,7 +119,7 @@ def create(
     if not created and row.get("request_hash") != request_hash:
         raise IdempotencyMismatch("This Idempotency-Key was already used with another request.")
     if created:
-        publish_status(row)
+        events.publish_status(res.redis, row)
     upload = None
     if row["status"] == "awaiting_upload":
         upload = clients.upload_instructions(row["id"], principal.token)
@@ -191,7 +184,7 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
         except redis.RedisError:
             # cancel_requested is committed; the worker also sees it when it renews its lease.
             log.warning("could not signal cancellation of task %s", row["id"])
-    publish_status(row)
+    events.publish_status(res.redis, row)
     return task_doc(row)
 
 
@@ -202,14 +195,14 @@ def result(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
     if row["status"] != "succeeded":
         raise TaskNotSucceeded(f"The task is {row['status']}; only a succeeded task has a result.")
     ttl = res.settings.result_url_ttl_s
-    expires_at = (datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl)).isoformat()
+    expires_at = rfc3339(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=ttl))
     artifacts = [
         {
             "name": art["name"],
             "size": art.get("size"),
             "content_type": art.get("content_type"),
             "url": res.storage.presigned_get(art["key"], ttl, filename=art["name"]),
-            "expires_at": expires_at.replace("+00:00", "Z"),
+            "expires_at": expires_at,
         }
         for art in (row.get("artifacts") or [])
     ]

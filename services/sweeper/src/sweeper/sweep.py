@@ -42,10 +42,7 @@ def _expire(db: Database, client: redis.Redis, storage: Storage, limit: int) -> 
             storage.delete(row["object_key"])
         except Exception:  # the bucket's lifecycle rule is the backstop
             log.warning("could not clean up the upload of task %s", row["id"], exc_info=True)
-        try:
-            events.append_event(client, row["id"], "status", taskstore.task_json(row))
-        except redis.RedisError:
-            log.warning("could not announce the expiry of task %s", row["id"])
+        events.publish_status(client, row)
     EXPIRED.inc(len(rows))
     return len(rows)
 

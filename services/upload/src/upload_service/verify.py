@@ -123,9 +123,9 @@ def verify_and_queue(
 def enqueue(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
     """Announce a freshly queued task and put its job on the stream (best effort: the
     sweeper relays whatever this could not send)."""
+    # The queued event goes first, so it cannot land after the worker's "running".
+    events.publish_status(res.redis, row)
     try:
-        # The queued event goes first, so it cannot land after the worker's "running".
-        events.append_event(res.redis, row["id"], "status", taskstore.task_json(row))
         streams.enqueue_job(res.redis, row["processor"], row["id"])
     except redis.RedisError:
         log.warning("could not enqueue task %s; the sweeper will relay it", row["id"])

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable
 
 import redis
-from backdrop_common.events import CANCEL_CHANNEL
 from backdrop_common.redis_client import redis_from_url
+from backdrop_common.redis_keys import CANCEL_CHANNEL
 
 log = logging.getLogger(__name__)
 

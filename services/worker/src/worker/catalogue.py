@@ -6,12 +6,10 @@ import json
 from collections.abc import Mapping
 
 import redis
-from backdrop_common import streams
+from backdrop_common.redis_keys import PROCESSORS_KEY
 
 from worker.processors.api import Processor
 from worker.processors.registry import describe
-
-CATALOGUE_KEY = streams.PROCESSORS_KEY
 
 
 def catalogue_entries(processors: Mapping[str, Processor]) -> dict[str, str]:
@@ -26,4 +24,4 @@ def publish_catalogue(client: redis.Redis, entries: Mapping[str, str]) -> None:
     presence beacon calls it again with every beat, so a flushed Redis heals itself.
     """
     if entries:
-        client.hset(CATALOGUE_KEY, mapping=dict(entries))  # type: ignore[arg-type]
+        client.hset(PROCESSORS_KEY, mapping=dict(entries))  # type: ignore[arg-type]

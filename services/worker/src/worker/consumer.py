@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from backdrop_common import streams
+from backdrop_common import redis_keys, streams
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ class StreamConsumer:
     ) -> None:
         self.redis = client
         self.processors = sorted(processors)
-        self.streams = [streams.job_stream(name) for name in self.processors]
+        self.streams = [redis_keys.job_stream(name) for name in self.processors]
         self.consumer = consumer
-        self.group = streams.JOB_GROUP
+        self.group = redis_keys.JOB_GROUP
         self.block_ms = block_ms
         self.reclaim_idle_ms = reclaim_idle_ms
         self._next = 0  # round-robin start, so one busy stream cannot starve the others

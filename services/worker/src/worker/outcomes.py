@@ -42,14 +42,6 @@ def _delete_artifacts(rt: Runtime, row: dict[str, Any]) -> None:
         log.warning("could not delete partial artifacts: %s", type(exc).__name__)
 
 
-def publish_status(rt: Runtime, row: dict[str, Any]) -> None:
-    """Append a ``status`` event for ``row`` (best effort: the row is the truth)."""
-    try:
-        events.append_event(rt.redis, row["id"], "status", taskstore.task_json(row))
-    except redis.RedisError as exc:
-        log.warning("could not publish the status event: %s", type(exc).__name__)
-
-
 def _requeue(
     rt: Runtime, row: dict[str, Any], delay: float, error: Any, handback: bool
 ) -> dict[str, Any] | None:
@@ -121,6 +113,6 @@ def finalise(
         log.warning("task %s is no longer ours; leaving its message to its new holder", task_id)
         metrics.LEASES_LOST.inc()
         return "lease_lost", False
-    publish_status(rt, new)
+    events.publish_status(rt.redis, new)
     rt.consumer.ack(delivery)
     return label, True

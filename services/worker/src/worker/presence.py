@@ -17,17 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
-from backdrop_common import taskstore
+from backdrop_common.redis_keys import worker_key
+from backdrop_common.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 
-WORKER_KEY = "backdrop:workers:{}"
 TTL_S = 30
 INTERVAL_S = 5.0
 
 
 def _now() -> str | None:
-    return taskstore.rfc3339(datetime.now(UTC))
+    return rfc3339(datetime.now(UTC))
 
 
 class Presence(threading.Thread):
@@ -47,7 +47,7 @@ class Presence(threading.Thread):
     ) -> None:
         super().__init__(name="presence", daemon=True)
         self.redis = client
-        self.key = WORKER_KEY.format(worker_id)
+        self.key = worker_key(worker_id)
         self.worker_id = worker_id
         self.processors = processors
         self.concurrency = concurrency

@@ -16,6 +16,7 @@ import redis
 from backdrop_common import events, taskstore
 from backdrop_common.db import Database
 from backdrop_common.errors import Unavailable
+from backdrop_common.timestamps import rfc3339
 
 from worker.protocol import Progress
 
@@ -77,7 +78,7 @@ class ProgressPublisher:
             "fraction": progress.fraction,
             "stage": progress.stage,
             "message": progress.message,
-            "updated_at": taskstore.rfc3339(datetime.now(UTC)),
+            "updated_at": rfc3339(datetime.now(UTC)),
         }
         try:
             events.set_progress(

@@ -21,7 +21,7 @@ from backdrop_common.logs import task_id_var
 from worker import metrics
 from worker.consumer import Delivery
 from worker.horse_handle import HorseHandle
-from worker.outcomes import finalise, publish_status
+from worker.outcomes import finalise
 from worker.progress import ProgressPublisher
 from worker.protocol import JobSpec, Outcome, Progress
 from worker.runtime import Runtime
@@ -114,7 +114,7 @@ class JobSupervisor(threading.Thread):
         # A cancel that arrived between claim and registration would otherwise be missed.
         if row.get("cancel_requested") or events.cancel_signalled(rt.redis, task_id):
             self._cancel.set()
-        publish_status(rt, row)
+        events.publish_status(rt.redis, row)
         metrics.JOBS_STARTED.labels(row["processor"]).inc()
         metrics.JOBS_RUNNING.inc()
         started = time.monotonic()

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from backdrop_common.errors import NotFound, Unavailable, UploadInvalid
 from backdrop_common.storage.keys import MAX_PARTS, multipart_part_size
+from backdrop_common.timestamps import rfc3339
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
@@ -21,7 +22,7 @@ class ObjectNotFound(NotFound):
 
 def expiry_timestamp(expires_s: int) -> str:
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_s)
-    return at.isoformat().replace("+00:00", "Z")
+    return rfc3339(at)
 
 
 def is_missing(exc: ClientError) -> bool:

@@ -34,7 +34,6 @@ from backdrop_common.taskstore._rows import (
     UNFINISHED,
     TaskId,
     TaskRow,
-    rfc3339,
     task_json,
 )
 from backdrop_common.taskstore._transitions import (
@@ -91,7 +90,6 @@ __all__ = [
     "request_cancel",
     "requeue",
     "retry_failed",
-    "rfc3339",
     "running_by_worker",
     "save_progress",
     "search_tasks",

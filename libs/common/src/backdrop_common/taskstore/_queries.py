@@ -115,7 +115,7 @@ def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> Tas
     """The owner's task created with Idempotency-Key ``key``, or None.
 
     The gateway looks a replay up before its per-user cap, so retrying a create that already
-    succeeded is answered even when the user is at the cap. (Added by the gateway.)
+    succeeded is answered even when the user is at the cap.
     """
     return fetch_one(
         db,

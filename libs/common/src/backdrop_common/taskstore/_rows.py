@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from backdrop_contract import states
 
 from backdrop_common.db import Database
+from backdrop_common.timestamps import rfc3339
 
 TaskRow = dict[str, Any]
 TaskId = uuid.UUID | str
@@ -59,13 +59,6 @@ def guarded_update(
         f"WHERE id = %(id)s AND {guard} RETURNING *"
     )
     return fetch_one(db, query, {**args, "id": tid})
-
-
-def rfc3339(value: datetime | None) -> str | None:
-    """UTC RFC 3339 with ``Z`` (microseconds kept), or None."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _progress(row: Mapping[str, Any], cached: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from backdrop_common import fleet, taskstore
 from backdrop_common.redis_client import unavailable_on_error
+from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import require_auth
 from flask import Blueprint, Response, jsonify
 
@@ -40,7 +41,7 @@ def queues(minutes: int) -> dict[str, Any]:
         queue["oldest_waiting_age_s"] = _age_s(tasks.get("oldest_queued_at"))
         items.append(queue)
     throughput = [
-        {**row, "minute": taskstore.rfc3339(row["minute"])}
+        {**row, "minute": rfc3339(row["minute"])}
         for row in taskstore.finished_per_minute(res.db, minutes)
     ]
     by_status = taskstore.count_by_status(res.db)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from backdrop_common import taskstore
+from backdrop_common import events, taskstore
 from backdrop_common.errors import NotFound, TaskFinished
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
@@ -83,7 +83,7 @@ def _retry(task_id: uuid.UUID) -> dict[str, Any]:
         current = taskstore.get_task(res.db, task_id)
         outcome = "not_found" if current is None else "not_failed"
         return {"id": str(task_id), "outcome": outcome, "task": current and admin_doc(current)}
-    taskops.publish_status(row)
+    events.publish_status(res.redis, row)
     return {"id": str(task_id), "outcome": "retried", "task": admin_doc(row)}
 
 
