@@ -96,8 +96,25 @@ def test_claim_guards(db: Database, make_task: MakeTask) -> None:
     _age(db, task["id"], "lease_until", "1 s")
     stolen = ts.claim(db, task["id"], "w2", 30)
     assert stolen["worker_id"] == "w2" and stolen["attempts"] == 2
-    assert not ts.extend_lease(db, task["id"], "w1", 30)
-    assert ts.extend_lease(db, task["id"], "w2", 30)
+    assert ts.extend_lease(db, task["id"], "w1", 30) is None
+    assert ts.extend_lease(db, task["id"], "w2", 30) is not None
+
+
+def test_a_new_attempt_starts_with_no_progress(db: Database, make_task: MakeTask) -> None:
+    task = _running(db, make_task, "w1")
+    assert ts.save_progress(db, task["id"], "w1", 0.8, "hashing", "most") is not None
+    _age(db, task["id"], "lease_until", "1 s")
+    again = ts.claim(db, task["id"], "w2", 30)
+    assert again is not None and again["attempts"] == 2
+    progress = ts.task_json(again)["progress"]
+    assert (progress["fraction"], progress["stage"], progress["message"]) == (0.0, None, None)
+
+
+def test_lease_renewal_reports_a_cancel_request(db: Database, make_task: MakeTask) -> None:
+    task = _running(db, make_task, "w1")
+    assert ts.extend_lease(db, task["id"], "w1", 30)["cancel_requested"] is False
+    ts.request_cancel(db, task["id"], None)
+    assert ts.extend_lease(db, task["id"], "w1", 30)["cancel_requested"] is True
 
 
 def test_only_lease_holder_finishes(db: Database, make_task: MakeTask) -> None:

@@ -55,13 +55,15 @@ def claim(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> Task
     """``queued → running`` (or ``running`` with a lapsed lease → ours), ``attempts + 1``.
 
     A queued task whose retry time has not come yet is not claimable (early duplicates of
-    its stream entry must not skip the backoff).
+    its stream entry must not skip the backoff). Progress starts again from zero: a new
+    attempt must not show the previous attempt's progress.
     """
     return guarded_update(
         db,
         task_id,
         f"status = 'running', worker_id = %(w)s, attempts = attempts + 1, started_at = now(),"
-        f" lease_until = now() + {_LEASE}, next_attempt_at = NULL",
+        f" lease_until = now() + {_LEASE}, next_attempt_at = NULL, progress_fraction = 0,"
+        " progress_stage = NULL, progress_message = NULL, progress_updated_at = now()",
         "((status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))"
         " OR (status = 'running' AND lease_until < now()))",
         w=worker_id,
@@ -69,12 +71,15 @@ def claim(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> Task
     )
 
 
-def extend_lease(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> bool:
-    """Heartbeat: push the lease out; False when the task is no longer ours (or not running)."""
-    row = guarded_update(
+def extend_lease(
+    db: Database, task_id: TaskId, worker_id: str, lease_s: float
+) -> TaskRow | None:
+    """Renew the lease; the row (the holder reads ``cancel_requested`` from it: a cancel
+    whose Redis signal was lost still reaches the worker), or None when the task is no
+    longer ours (or not running)."""
+    return guarded_update(
         db, task_id, f"lease_until = now() + {_LEASE}", _HOLDER, w=worker_id, lease=float(lease_s)
     )
-    return row is not None
 
 
 def save_progress(
