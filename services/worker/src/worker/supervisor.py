@@ -233,8 +233,11 @@ class JobSupervisor(threading.Thread):
     def _renew_lease(self, row: dict[str, Any]) -> bool:
         """Extend the lease and keep the message fresh; False only when the lease is lost."""
         try:
-            ok = taskstore.extend_lease(
-                self.rt.db, row["id"], self.rt.worker_id, self.rt.settings.worker_lease_seconds
+            ok = (
+                taskstore.extend_lease(
+                    self.rt.db, row["id"], self.rt.worker_id, self.rt.settings.worker_lease_seconds
+                )
+                is not None
             )
         except Unavailable:
             # A database blip is not a lost lease; if it lasts, the lease lapses and the

@@ -71,9 +71,7 @@ def claim(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> Task
     )
 
 
-def extend_lease(
-    db: Database, task_id: TaskId, worker_id: str, lease_s: float
-) -> TaskRow | None:
+def extend_lease(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> TaskRow | None:
     """Renew the lease; the row (the holder reads ``cancel_requested`` from it: a cancel
     whose Redis signal was lost still reaches the worker), or None when the task is no
     longer ours (or not running)."""
