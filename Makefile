@@ -4,10 +4,13 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
 PYTEST := ../../.venv/bin/pytest
+E2E_DB := postgresql://127.0.0.1:5432/backdrop_e2e
+E2E_PATHS ?= tests browser
+SCREENSHOTS ?=
 SUITES := libs/common libs/client services/auth services/upload services/sweeper services/gateway services/worker
 
 .PHONY: help install infra up down status run demo test test-unit test-e2e test-containers \
-        lint fmt typecheck bench all
+        lint fmt typecheck bench screenshots all
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,11 +45,16 @@ test-unit: ## Run each library's and service's own tests
 	  echo "=== $$s"; (cd $$s && $(PYTEST) tests -q -p no:cacheprovider $(PYTEST_ARGS)); \
 	done
 
-test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e against it
+test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e (API + dashboard in Chromium)
+	@scripts/system-packages.sh chromium
 	@$(PY) scripts/stack.py up --profile e2e --fresh || { $(PY) scripts/stack.py down --profile e2e; exit 1; }
-	@cd tests-e2e && BACKDROP_URL=http://127.0.0.1:18080 ../.venv/bin/pytest tests -q \
-	  -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	@cd tests-e2e && BACKDROP_URL=http://127.0.0.1:18080 BACKDROP_E2E_DATABASE_URL=$(E2E_DB) \
+	  BACKDROP_SCREENSHOTS=$(SCREENSHOTS) ../.venv/bin/pytest $(E2E_PATHS) -q -p no:cacheprovider \
+	  $(PYTEST_ARGS); rc=$$?; \
 	  cd .. && $(PY) scripts/stack.py down --profile e2e; exit $$rc
+
+screenshots: install ## Refresh docs/img/dashboard-*.png from the browser test on the e2e stack
+	@$(MAKE) --no-print-directory test-e2e E2E_PATHS=browser SCREENSHOTS=$(CURDIR)/docs/img
 
 test-containers: install ## Images, the compose stack (project backdrop-ci, :28080), e2e + container tests, k8s checks
 	@scripts/containers/test.sh

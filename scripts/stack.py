@@ -103,7 +103,9 @@ def _programs(p: Profile) -> dict[str, dict[str, str]]:
         programs["worker"] = {
             "command": f"{VENV_BIN}/backdrop-worker",
             "environment": f'BACKDROP_WORKER_HEALTH_PORT="{prefix}%(process_num)02d",'
-            'BACKDROP_WORKER_ID="%(host_node_name)s-worker-%(process_num)d"',
+            'BACKDROP_WORKER_ID="%(host_node_name)s-worker-%(process_num)d"'
+            # The e2e stack's workers also load the test processor ``gate`` (a plugin).
+            + (f',PYTHONPATH="{ROOT}/tests-e2e/plugins"' if p.name == "e2e" else ""),
             "numprocs": str(p.workers),
             "health": ",".join(f"http://127.0.0.1:{p.worker_base + i}" for i in range(p.workers)),
         }

@@ -43,7 +43,7 @@ def operation(
     responses: dict[int, Response],
     body: type[Schema] | tuple[str, str] | None = None,
     query: type[Schema] | None = None,
-    path: tuple[str, ...] = (),
+    path: tuple[str | tuple[str, dict[str, Any]], ...] = (),
     headers: tuple[tuple[str, str], ...] = (),
     auth: bool = True,
     body_required: bool = True,
@@ -116,14 +116,13 @@ def build_operation(
         "tags": [meta["tag"]],
         "security": [{"bearerAuth": []}] if meta["auth"] else [],
     }
+    # A path parameter is a UUID unless given as ``(name, schema)``.
+    named = [
+        p if isinstance(p, tuple) else (p, {"type": "string", "format": "uuid"})
+        for p in meta["path"]
+    ]
     params: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "format": "uuid"},
-        }
-        for name in meta["path"]
+        {"name": name, "in": "path", "required": True, "schema": schema} for name, schema in named
     ]
     params += [
         {

@@ -13,6 +13,7 @@ from redis import Redis
 
 from gateway import aliases, clients, deps, docs, events, forward, processors, tasks
 from gateway.admin import fleet as admin_fleet
+from gateway.admin import page as admin_page
 from gateway.admin import tasks as admin_tasks
 from gateway.admin import users as admin_users
 from gateway.settings import GatewaySettings
@@ -33,7 +34,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     )
     for module in (tasks, processors, events, forward, aliases, docs):
         app.register_blueprint(module.bp)
-    for module in (admin_fleet, admin_tasks, admin_users):
+    for module in (admin_fleet, admin_tasks, admin_users, admin_page):
         app.register_blueprint(module.bp)
     checks: dict[str, Callable[[], None]] = {
         "postgres": res.db.ping,

@@ -61,14 +61,15 @@ def search_tasks(
 
 
 def backlog_by_processor(db: Database) -> dict[str, dict[str, Any]]:
-    """Per processor: tasks ``queued`` and ``running`` now, and the time the oldest queued
-    task became due (its retry time if it waits for one), so its waiting age is known."""
+    """Per processor: tasks ``queued`` and ``running`` now, and since when the oldest due
+    queued task waits (from its retry time if it had one; a retry not due yet waits for
+    nobody, so it does not count)."""
     rows = fetch_all(
         db,
         "SELECT processor, count(*) FILTER (WHERE status = 'queued') AS queued,"
         " count(*) FILTER (WHERE status = 'running') AS running,"
-        " min(greatest(queued_at, coalesce(next_attempt_at, queued_at)))"
-        "   FILTER (WHERE status = 'queued') AS oldest_queued_at"
+        " min(coalesce(next_attempt_at, queued_at)) FILTER (WHERE status = 'queued'"
+        "   AND coalesce(next_attempt_at, queued_at) <= now()) AS oldest_queued_at"
         " FROM tasks.tasks WHERE status IN ('queued', 'running') GROUP BY processor",
         {},
     )
