@@ -164,6 +164,7 @@ BACKDROP_HEALTH_INTERVAL=2s
 BACKDROP_LOG_LEVEL=INFO
 BACKDROP_REGISTER_MAX_PER_IP=100000
 BACKDROP_REGISTER_MAX_GLOBAL_PER_MINUTE=100000
+BACKDROP_REFRESH_REUSE_GRACE_S=1
 EOF
     # A run that was killed may have left its project behind: ours to remove.
     compose down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true
