@@ -53,6 +53,17 @@ def test_round_trip_and_delete(storage: Storage) -> None:
         storage.open_read("a/b.txt")
 
 
+def test_copy_keeps_bytes_and_type(storage: Storage) -> None:
+    storage.put_bytes("in/a.csv", b"a,b\n1,2\n", "text/csv")
+    storage.copy("in/a.csv", "verified/x")
+    storage.put_bytes("in/a.csv", b"changed!", "text/plain")  # the copy is independent
+    meta = storage.head("verified/x")
+    assert meta is not None and meta["ContentType"] == "text/csv"
+    assert storage.open_read("verified/x").read() == b"a,b\n1,2\n"
+    with pytest.raises(ObjectNotFound):
+        storage.copy("in/missing", "verified/y")
+
+
 def test_upload_fileobj_multipart_and_delete_prefix(storage: Storage) -> None:
     data = os.urandom(19 * MiB)
     storage.upload_fileobj("p/big.bin", io.BytesIO(data), "application/octet-stream")

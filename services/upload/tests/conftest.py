@@ -122,3 +122,17 @@ def jobs(redis_client: redis.Redis) -> Callable[..., list[str]]:
         return [f["task_id"] for _, f in redis_client.xrange(redis_keys.job_stream(processor))]
 
     return read
+
+
+def queued_key(res: Resources, task: taskstore.TaskRow) -> str:
+    """The key of the task's verified input (set when the upload was accepted)."""
+    row = taskstore.get_task(res.db, task["id"])
+    assert row is not None and row["status"] != "awaiting_upload", row
+    return str(row["object_key"])
+
+
+def task_objects(res: Resources, task: taskstore.TaskRow) -> list[str]:
+    """Every object stored under the task (input, verified copies, artifacts)."""
+    prefix = f"users/{task['owner_id']}/tasks/{task['id']}/"
+    listing = res.storage.s3.list_objects_v2(Bucket=res.storage.bucket, Prefix=prefix)
+    return [o["Key"] for o in listing.get("Contents", [])]

@@ -12,7 +12,7 @@ from backdrop_testing.tokens import TokenMinter
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import Users
+from .conftest import Users, task_objects
 
 ROUTES = [
     ("post", "/internal/tasks/{}/upload-instructions"),
@@ -34,7 +34,7 @@ def test_other_users_task_is_404(
     assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
     assert resp.mimetype == "application/problem+json"
     assert taskstore.get_task(res.db, task["id"])["status"] == "awaiting_upload"
-    assert res.storage.head(task["object_key"]) is None
+    assert task_objects(res, task) == []
     missing = getattr(client, method)(path.format(uuid.uuid4()), headers=stranger)
     assert missing.status_code == 404
     malformed = getattr(client, method)(path.format("not-a-uuid"), headers=stranger)

@@ -23,7 +23,7 @@ from backdrop_testing.infra import free_port, stalled_put
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
 
-from .conftest import Users
+from .conftest import Users, queued_key, task_objects
 
 MiB = 1024 * 1024
 BLOCK = os.urandom(MiB)
@@ -143,7 +143,7 @@ def test_streamed_upload_memory_is_bounded(
             f"(growth {growth_mb:.1f} MB; from idle {(peak - idle) / 1e6:.1f} MB)"
         )
     assert resp.status_code == 202, resp.text
-    assert res.storage.head(task["object_key"])["ContentLength"] == size
+    assert res.storage.head(queued_key(res, task))["ContentLength"] == size
     assert growth_mb < LIMIT_MB
     assert (peak - idle) / 1e6 < LIMIT_MB  # buffers included
 
@@ -169,7 +169,7 @@ def test_over_size_is_refused_without_draining(
     with capsys.disabled():
         print(f"\n[bench] 64 MiB body for a 10-byte task: {outcome} after {took:.2f} s")
     assert took < 10
-    assert res.storage.head(task["object_key"]) is None
+    assert task_objects(res, task) == []
     assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
 
     def chunked() -> Iterator[bytes]:  # no Content-Length: found out while streaming
@@ -184,7 +184,7 @@ def test_over_size_is_refused_without_draining(
         assert resp.status_code == 413
     except requests.ConnectionError:
         pass
-    assert res.storage.head(small["object_key"]) is None
+    assert task_objects(res, small) == []
     uploads = res.storage.s3.list_multipart_uploads(Bucket=res.storage.bucket)
     assert uploads.get("Uploads", []) == []
 
@@ -201,6 +201,6 @@ def test_a_stalled_body_gets_408_and_the_connection_is_freed(
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"application/problem+json" in reply and b'"code": "request_timeout"' in reply
     assert BODY_READ_TIMEOUT_S - 0.5 < took < BODY_READ_TIMEOUT_S + 10
-    assert res.storage.head(task["object_key"]) is None
+    assert task_objects(res, task) == []
     assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
     assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()

@@ -13,7 +13,7 @@ from backdrop_common import events, taskstore
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import PUBLIC_URL, Users
+from .conftest import PUBLIC_URL, Users, queued_key, task_objects
 
 MiB = 1024 * 1024
 Jobs = Callable[..., list[str]]
@@ -85,7 +85,7 @@ def test_wrong_size_is_rejected_and_deleted(
     assert resp.status_code == 422
     body = resp.get_json()
     assert body["code"] == "upload_invalid" and "5 bytes but 11" in body["detail"]
-    assert res.storage.head(task["object_key"]) is None
+    assert task_objects(res, task) == []
     assert taskstore.get_task(res.db, task["id"])["status"] == "awaiting_upload"
     assert jobs() == []
     # The client may upload again and complete.
@@ -101,7 +101,7 @@ def test_wrong_sha256_is_rejected_and_deleted(
     res.storage.put_bytes(task["object_key"], b"HELLO WORLD", "text/plain")
     resp = _complete(client, task["id"], headers)
     assert resp.status_code == 422 and "SHA-256" in resp.get_json()["detail"]
-    assert res.storage.head(task["object_key"]) is None
+    assert task_objects(res, task) == []
     assert taskstore.get_task(res.db, task["id"])["status"] == "awaiting_upload"
     assert jobs() == []
 
@@ -118,7 +118,7 @@ def test_other_content_type_is_rejected_and_deleted(
     resp = _complete(client, task["id"], headers)
     assert resp.status_code == 422 and resp.get_json()["code"] == "upload_invalid"
     assert "text/html" in resp.get_json()["detail"]
-    assert res.storage.head(task["object_key"]) is None
+    assert task_objects(res, task) == []
     assert taskstore.get_task(res.db, task["id"])["status"] == "awaiting_upload"
     assert jobs() == []
 
@@ -177,7 +177,7 @@ def test_multipart_over_100_mib(
     resp = _complete(client, task["id"], headers, parts=parts)
     assert resp.status_code == 202, resp.get_json()
     assert jobs() == [str(task["id"])]
-    assert res.storage.sha256(task["object_key"]) == hashlib.sha256(data).hexdigest()
+    assert res.storage.sha256(queued_key(res, task)) == hashlib.sha256(data).hexdigest()
     assert taskstore.get_task(res.db, task["id"])["multipart_upload_id"] is None
 
 
@@ -193,7 +193,7 @@ def test_multipart_completed_from_listed_parts_and_bad_size(
     _put_parts(upload, data[:-1] + b"")  # one byte short
     resp = _complete(client, task["id"], headers)  # no parts: the service lists them
     assert resp.status_code == 422 and "bytes but" in resp.get_json()["detail"]
-    assert res.storage.head(task["object_key"]) is None and jobs() == []
+    assert task_objects(res, task) == [] and jobs() == []
     retry = _instructions(client, task["id"], headers)  # a fresh multipart upload
     _put_parts(retry, data)
     assert _complete(client, task["id"], headers).status_code == 202

@@ -14,14 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import Users
+from .conftest import Users, queued_key, task_objects
 
 MiB = 1024 * 1024
 Jobs = Callable[..., list[str]]
 
 
-def _nothing_left(res: Resources, key: str) -> None:
-    assert res.storage.head(key) is None
+def _nothing_left(res: Resources, task: taskstore.TaskRow) -> None:
+    assert task_objects(res, task) == []
     uploads = res.storage.s3.list_multipart_uploads(Bucket=res.storage.bucket)
     assert uploads.get("Uploads", []) == []
 
@@ -34,7 +34,7 @@ def test_put_content_queues(
     resp = client.put(f"/v1/tasks/{task['id']}/content", data=b"hello world", headers=headers)
     assert resp.status_code == 202, resp.get_json()
     assert resp.get_json()["task"]["status"] == "queued"
-    assert res.storage.open_read(task["object_key"]).read() == b"hello world"
+    assert res.storage.open_read(queued_key(res, task)).read() == b"hello world"
     assert jobs() == [str(task["id"])]
     again = client.put(f"/v1/tasks/{task['id']}/content", data=b"hello world", headers=headers)
     assert again.status_code == 202 and jobs() == [str(task["id"])]
@@ -51,9 +51,10 @@ def test_put_large_body_goes_in_parts(
         headers={**headers, "Content-Length": str(len(data))},
     )  # fmt: skip
     assert resp.status_code == 202, resp.get_json()
-    meta = res.storage.head(task["object_key"])
+    key = queued_key(res, task)
+    meta = res.storage.head(key)
     assert meta["ContentLength"] == len(data) and "-3" in meta["ETag"]  # 3 parts
-    assert res.storage.sha256(task["object_key"]) == hashlib.sha256(data).hexdigest()
+    assert res.storage.sha256(key) == hashlib.sha256(data).hexdigest()
 
 
 def test_empty_file(
@@ -63,7 +64,7 @@ def test_empty_file(
     task = make_task(owner, b"")
     resp = client.put(f"/v1/tasks/{task['id']}/content", data=b"", headers=headers)
     assert resp.status_code == 202, resp.get_json()
-    assert res.storage.head(task["object_key"])["ContentLength"] == 0
+    assert res.storage.head(queued_key(res, task))["ContentLength"] == 0
 
 
 def test_declared_too_big_is_413_before_reading(
@@ -73,7 +74,7 @@ def test_declared_too_big_is_413_before_reading(
     task = make_task(owner, b"0123456789")
     resp = client.put(f"/v1/tasks/{task['id']}/content", data=b"x" * 100, headers=headers)
     assert resp.status_code == 413 and resp.get_json()["code"] == "payload_too_large"
-    _nothing_left(res, task["object_key"])
+    _nothing_left(res, task)
     assert jobs() == []
 
 
@@ -93,7 +94,7 @@ def test_chunked_over_size_aborts_the_multipart_upload(
         f"{server.url}/v1/tasks/{task['id']}/content", data=body(), headers=headers, timeout=60
     )
     assert resp.status_code == 413, resp.text
-    _nothing_left(res, task["object_key"])
+    _nothing_left(res, task)
     assert taskstore.get_task(res.db, task["id"])["status"] == "awaiting_upload"
     assert jobs() == []
 
@@ -105,7 +106,7 @@ def test_fewer_bytes_than_declared(
     task = make_task(owner, b"hello world")
     resp = client.put(f"/v1/tasks/{task['id']}/content", data=b"hello", headers=headers)
     assert resp.status_code == 422 and resp.get_json()["code"] == "upload_invalid"
-    _nothing_left(res, task["object_key"])
+    _nothing_left(res, task)
 
 
 def test_wrong_sha256_streamed(
@@ -115,7 +116,7 @@ def test_wrong_sha256_streamed(
     task = make_task(owner, b"hello world")
     resp = client.put(f"/v1/tasks/{task['id']}/content", data=b"HELLO WORLD", headers=headers)
     assert resp.status_code == 422 and "SHA-256" in resp.get_json()["detail"]
-    _nothing_left(res, task["object_key"])
+    _nothing_left(res, task)
     assert jobs() == []
 
 
@@ -130,7 +131,7 @@ def test_seed_upload_form_and_raw(
         headers=headers,
     )
     assert resp.status_code == 202, resp.get_json()
-    assert res.storage.open_read(form_task["object_key"]).read() == b"form bytes"
+    assert res.storage.open_read(queued_key(res, form_task)).read() == b"form bytes"
     raw_task = make_task(owner, b"raw bytes")
     resp = client.post(f"/task/upload/{raw_task['id']}", data=b"raw bytes", headers=headers)
     assert resp.status_code == 202, resp.get_json()
@@ -151,7 +152,7 @@ def test_seed_upload_form_streamed_large(
         timeout=60,
     )
     assert resp.status_code == 202, resp.text
-    assert res.storage.sha256(task["object_key"]) == hashlib.sha256(data).hexdigest()
+    assert res.storage.sha256(queued_key(res, task)) == hashlib.sha256(data).hexdigest()
 
 
 def test_form_without_file_field(

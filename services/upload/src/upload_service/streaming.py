@@ -11,6 +11,7 @@ from typing import Any
 
 from backdrop_common import taskstore
 from backdrop_common.errors import PayloadTooLarge, UploadInvalid
+from backdrop_common.storage import verified_key
 from backdrop_common.tokens import require_auth
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -63,9 +64,10 @@ def _receive(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
             raise PayloadTooLarge(f"The body has {length} bytes; at most {limit} are accepted.")
         if length < declared:
             raise UploadInvalid(f"The body has {length} bytes but {declared} were declared.")
-    sink = PartSink(
-        res.storage, row["object_key"], row["content_type"], res.settings.stream_part_size, limit
-    )
+    # A key of this request's own: a concurrent upload of the same task, or a presigned form
+    # still valid, can neither overwrite it nor lose its object to this one's failure.
+    key = verified_key(row["owner_id"], row["id"])
+    sink = PartSink(res.storage, key, row["content_type"], res.settings.stream_part_size, limit)
     try:
         for chunk in _chunks(environ):
             sink.write(chunk)
@@ -82,7 +84,7 @@ def _receive(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
     if row.get("multipart_upload_id"):  # presigned parts were offered but not used
         res.storage.abort_multipart(row["object_key"], row["multipart_upload_id"])
         taskstore.clear_multipart_upload(res.db, row["id"])
-    return verify_and_queue(res, row, streamed_sha256=sha256)
+    return verify_and_queue(res, row, streamed=(key, sha256))
 
 
 def _upload(task_id: str) -> tuple[Response, int]:

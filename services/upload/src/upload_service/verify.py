@@ -1,5 +1,8 @@
 """Verifying an upload and queueing its task: the one path every upload route ends in.
 
+The bytes a worker processes are the bytes checked here: they live under a verified key of
+their own (``storage.verified_key``) that no client URL names.
+
 Order matters for crash safety: the row becomes ``queued`` first (the truth), then the
 ``queued`` event is appended, then the job is XADDed and confirmed with ``mark_enqueued``.
 A crash anywhere after the commit leaves a queued task with ``enqueued_at`` NULL, which the
@@ -17,7 +20,7 @@ from typing import Any
 import redis
 from backdrop_common import events, streams, taskstore
 from backdrop_common.errors import TaskFinished, UploadInvalid
-from backdrop_common.storage import ObjectNotFound
+from backdrop_common.storage import ObjectNotFound, verified_key
 
 from upload_service.resources import Resources
 
@@ -48,13 +51,13 @@ def _media_type(value: str) -> str:
     return ";".join(part.strip() for part in value.lower().split(";"))
 
 
-def _reject(res: Resources, key: str, detail: str) -> UploadInvalid:
-    """Delete the bad object (the client may upload again) and build the 422."""
-    try:
-        res.storage.delete(key)
-    except Exception:  # the 422 still stands; the sweeper/lifecycle cleans up later
-        log.warning("could not delete rejected object %s", key, exc_info=True)
-    return UploadInvalid(detail)
+def _discard(res: Resources, *keys: str) -> None:
+    """Delete objects that will not be processed (best effort: a leftover costs only space)."""
+    for key in keys:
+        try:
+            res.storage.delete(key)
+        except Exception:
+            log.warning("could not delete %s", key, exc_info=True)
 
 
 def _complete_multipart(
@@ -70,9 +73,42 @@ def _complete_multipart(
                 raise UploadInvalid("No parts have been uploaded yet.")
         res.storage.complete_multipart(key, upload_id, parts)
     except ObjectNotFound:
-        # Completed by an earlier call that crashed before queueing: the HEAD decides.
+        # Completed by an earlier call that crashed before queueing: the copy decides.
         log.info("multipart upload of task %s is already gone", row["id"])
     taskstore.clear_multipart_upload(res.db, row["id"])
+
+
+def _snapshot(res: Resources, row: taskstore.TaskRow) -> str:
+    """Copy the client's object to a fresh verified key; the copy is what gets checked."""
+    target = verified_key(row["owner_id"], row["id"])
+    try:
+        res.storage.copy(row["object_key"], target)
+    except ObjectNotFound as exc:
+        raise UploadInvalid("No object has been uploaded for this task yet.") from exc
+    return target
+
+
+def _check(res: Resources, row: taskstore.TaskRow, key: str, sha256: str | None) -> None:
+    """Raise ``UploadInvalid`` unless the object at ``key`` is what the task declared."""
+    meta = res.storage.head(key)
+    if meta is None:
+        raise UploadInvalid("No object has been uploaded for this task yet.")
+    size, declared = int(meta["ContentLength"]), int(row["size"])
+    if size != declared:
+        raise UploadInvalid(f"The object has {size} bytes but {declared} were declared.")
+    stored_type, declared_type = str(meta.get("ContentType") or ""), str(row["content_type"])
+    if _media_type(stored_type) != _media_type(declared_type):
+        # The POST policy pins the type, but a store that does not enforce policies (or a
+        # forged form) would hand the processor bytes labelled as something else.
+        raise UploadInvalid(
+            f"The object is stored as {stored_type!r} but {declared_type!r} was declared."
+        )
+    if row.get("sha256"):
+        actual = sha256 or _s3_sha256(meta) or res.storage.sha256(key)
+        if actual != row["sha256"]:
+            raise UploadInvalid(
+                f"The object's SHA-256 is {actual} but {row['sha256']} was declared."
+            )
 
 
 def verify_and_queue(
@@ -80,43 +116,41 @@ def verify_and_queue(
     row: taskstore.TaskRow,
     *,
     parts: Sequence[Mapping[str, Any]] | None = None,
-    streamed_sha256: str | None = None,
+    streamed: tuple[str, str] | None = None,
 ) -> taskstore.TaskRow:
-    """Check the stored object against the declaration, then queue the task.
+    """Check the uploaded bytes against the declaration, then queue the task.
 
-    ``parts`` completes a multipart upload first (also done when the task has one open and
-    nothing was streamed); ``streamed_sha256`` is the hash computed while streaming (saves
-    reading the object again). Raises ``UploadInvalid`` (object deleted, task still
-    ``awaiting_upload``) when the object is missing or does not match.
+    The bytes checked are the bytes processed: a client's upload (presigned POST or parts,
+    which its URLs could still overwrite) is first copied to a verified key no URL names,
+    and the copy is checked and becomes the task's ``object_key``. ``streamed`` is
+    ``(key, sha256)`` of a body the service itself stored under a verified key. ``parts``
+    completes a multipart upload first (also done when the task has one open). Raises
+    ``UploadInvalid`` (objects deleted, task still ``awaiting_upload``) when the object is
+    missing or does not match.
     """
     if row["status"] != "awaiting_upload":
         return settled(row)
-    key = row["object_key"]
-    if streamed_sha256 is None and (parts is not None or row.get("multipart_upload_id")):
-        _complete_multipart(res, row, parts)
-    meta = res.storage.head(key)
-    if meta is None:
-        raise UploadInvalid("No object has been uploaded for this task yet.")
-    size, declared = int(meta["ContentLength"]), int(row["size"])
-    if size != declared:
-        raise _reject(res, key, f"The object has {size} bytes but {declared} were declared.")
-    stored_type, declared_type = str(meta.get("ContentType") or ""), str(row["content_type"])
-    if _media_type(stored_type) != _media_type(declared_type):
-        # The POST policy pins the type, but a store that does not enforce policies (or a
-        # forged form) would hand the processor bytes labelled as something else.
-        raise _reject(
-            res, key, f"The object is stored as {stored_type!r} but {declared_type!r} was declared."
-        )
-    if row.get("sha256"):
-        actual = streamed_sha256 or _s3_sha256(meta) or res.storage.sha256(key)
-        if actual != row["sha256"]:
-            raise _reject(
-                res, key, f"The object's SHA-256 is {actual} but {row['sha256']} was declared."
-            )
-    queued = taskstore.mark_queued(res.db, row["id"])
+    input_key = row["object_key"]
+    if streamed is None:
+        if parts is not None or row.get("multipart_upload_id"):
+            _complete_multipart(res, row, parts)
+        key, sha256 = _snapshot(res, row), None
+    else:
+        key, sha256 = streamed
+    try:
+        _check(res, row, key, sha256)
+    except UploadInvalid:
+        # The client may upload again; a streamed body removes only its own key (another
+        # upload of the same task may be streaming, or already verified, beside it).
+        _discard(res, key, *([] if streamed else [input_key]))
+        raise
+    queued = taskstore.mark_queued(res.db, row["id"], object_key=key)
     if queued is None:  # a racing call (or the sweeper's expiry) moved it first
+        _discard(res, key)
         current = taskstore.get_task(res.db, row["id"])
         return settled(current) if current else settled(row)
+    if streamed is None:
+        _discard(res, input_key)  # checked and copied; a later upload there is swept
     return enqueue(res, queued)
 
 

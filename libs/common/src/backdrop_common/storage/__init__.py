@@ -19,6 +19,7 @@ from backdrop_common.storage.keys import (
     input_key,
     multipart_part_size,
     sanitize_filename,
+    verified_key,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "input_key",
     "multipart_part_size",
     "sanitize_filename",
+    "verified_key",
 ]

@@ -62,6 +62,11 @@ class Storage(MultipartMixin):
             max_io_queue=4,
         )
         self.transfer.max_in_memory_upload_chunks = 2
+        # Copies stay one server-side CopyObject up to S3's 5 GiB limit (RGW shares the
+        # data instead of copying it); larger objects are copied in 1 GiB parts.
+        self.copy_transfer = TransferConfig(
+            multipart_threshold=5 * 1024 * MiB, multipart_chunksize=1024 * MiB
+        )
 
     input_key = staticmethod(input_key)
     artifact_key = staticmethod(artifact_key)
@@ -130,6 +135,20 @@ class Storage(MultipartMixin):
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store a small object in one request."""
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy ``source`` to ``target`` inside the bucket (server-side, metadata kept)."""
+        try:
+            self.s3.copy(
+                {"Bucket": self.bucket, "Key": source},
+                self.bucket,
+                target,
+                Config=self.copy_transfer,
+            )
+        except ClientError as exc:
+            if is_missing(exc):
+                raise ObjectNotFound(f"No object {source!r}.") from exc
+            raise
 
     def delete(self, key: str) -> None:
         """Delete one object (no error when it is already gone)."""

@@ -43,6 +43,15 @@ def input_key(owner_id: uuid.UUID | str, task_id: uuid.UUID | str, filename: str
     return f"users/{owner_id}/tasks/{task_id}/input/{sanitize_filename(filename)}"
 
 
+def verified_key(owner_id: uuid.UUID | str, task_id: uuid.UUID | str) -> str:
+    """``users/<owner>/tasks/<task>/verified/<random>``: where checked input bytes are kept.
+
+    No URL handed to a client ever names this prefix, and each verification writes a key of
+    its own, so nothing but the service can replace the bytes a worker will process.
+    """
+    return f"users/{owner_id}/tasks/{task_id}/verified/{uuid.uuid4().hex}"
+
+
 def artifact_key(owner_id: uuid.UUID | str, task_id: uuid.UUID | str, name: str) -> str:
     """``users/<owner>/tasks/<task>/artifacts/<sanitised name>``."""
     return f"users/{owner_id}/tasks/{task_id}/artifacts/{sanitize_filename(name)}"

@@ -33,16 +33,26 @@ def clear_multipart_upload(db: Database, task_id: TaskId) -> TaskRow | None:
 
 
 def mark_queued(
-    db: Database, task_id: TaskId, *, multipart_upload_id: str | None = None
+    db: Database,
+    task_id: TaskId,
+    *,
+    multipart_upload_id: str | None = None,
+    object_key: str | None = None,
 ) -> TaskRow | None:
-    """``awaiting_upload → queued`` (upload verified); the XADD is confirmed separately."""
+    """``awaiting_upload → queued`` (upload verified); the XADD is confirmed separately.
+
+    ``object_key`` replaces the input key by the key of the verified copy, the bytes the
+    worker will process.
+    """
     return guarded_update(
         db,
         task_id,
         "status = 'queued', queued_at = now(), enqueued_at = NULL, next_attempt_at = NULL,"
-        " multipart_upload_id = coalesce(%(u)s, multipart_upload_id)",
+        " multipart_upload_id = coalesce(%(u)s, multipart_upload_id),"
+        " object_key = coalesce(%(k)s, object_key)",
         "status = 'awaiting_upload'",
         u=multipart_upload_id,
+        k=object_key,
     )
 
 
