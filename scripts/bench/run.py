@@ -1,21 +1,21 @@
-"""Backdrop benchmarks: figures and ratios against baselines measured in the same run.
+"""Backdrop benchmarks: the targets of issue 9, each beside a baseline measured in the same run.
 
-    .venv/bin/python scripts/bench/run.py [--quick] [--only a,b,c,d] [...]
+    .venv/bin/python scripts/bench/run.py [--quick] [--only queue,api,...] [...]
     make bench BENCH_ARGS=--quick
 
-Brings up its own throw-away stack (``scripts/stack.py up --profile e2e --fresh``: gateway on
-127.0.0.1:18080, 3 workers), measures
+Phases (``--only`` picks some):
 
-  a. API: wrk on ``GET /healthz`` (baseline) vs ``GET /v1/tasks/{id}`` and
-     ``GET /v1/tasks?limit=20`` with a bearer token: req/s, p50/p99;
-  b. processing: N small checksum tasks via presigned POST vs hashlib on the same bytes;
-     tasks/s, time per task, queue latency;
-  c. streaming: ``PUT /v1/tasks/{id}/content`` of a generated body vs boto3 straight to S3,
-     and the RSS growth of the gateway and upload gunicorns while it runs;
-  d. SSE fan-out: 200 watchers of one task vs one watcher: finished_at -> terminal event,
+  queue   jobs queued straight through the task store, drained by the default fleet, by
+          Celery and by Dramatiq (their own virtualenv under .run/bench/venv), and by 1 and
+          4 worker processes (targets 1, 3, 9; no stack needed: bench-only database);
+  api     wrk on ``GET /healthz`` vs ``GET /v1/tasks/{id}`` and ``GET /v1/tasks?limit=20``;
+  e2e     small checksum tasks through the public API (presigned POST);
+  sse     SSE fan-out: watchers of one task vs one watcher;
+  stream  ``PUT /v1/tasks/{id}/content`` vs boto3 straight to S3, with RSS.
 
-prints a table (figure, baseline, ratio, unit), writes ``.run/bench/results.json``, and
-always takes the stack down again. Default about 5 minutes on 2 cores; ``--quick`` about 1.
+The stack phases bring up a throw-away stack (``scripts/stack.py up --profile e2e --fresh``,
+gateway on 127.0.0.1:18080) and always take it down again. Prints one table (figure, ours,
+baseline, ratio, target, verdict), writes ``.run/bench/results.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import os
 import platform
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import apiclient
 import stackctl
+from bench_queue import bench_queue
 from load_api import bench_api
 from load_fanout import bench_fanout
 from load_processing import bench_processing
@@ -45,14 +47,26 @@ from report import Report, render_table, write_json
 RESULTS = stackctl.ROOT / ".run" / "bench" / "results.json"
 BUCKET = "backdrop"
 MiB = 1024 * 1024
-PHASES = ("a", "b", "d", "c")  # streaming last: its 512 MiB sits in the S3 stand-in's memory
+# The queue phase needs no stack and runs first; streaming last: its 512 MiB sits in the S3
+# stand-in's memory.
+PHASES = ("queue", "api", "e2e", "sse", "stream")
+NO_STACK = frozenset({"queue"})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line; ``--quick`` changes only the defaults of the size options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true", help="about 1 minute instead of about 5")
-    p.add_argument("--only", default="a,b,c,d", help="phases to run, e.g. a,c (default all)")
+    p.add_argument(
+        "--only", default=",".join(PHASES), help=f"phases to run (default all: {','.join(PHASES)})"
+    )
+    p.add_argument(
+        "--jobs", type=int, help="queue-only jobs for the default fleet (10000; quick 1000)"
+    )
+    p.add_argument(
+        "--scale-jobs", type=int, help="queue-only jobs for 1 and 4 workers (2000; quick 400)"
+    )
+    p.add_argument("--queue-timeout", type=float, default=600.0, help="longest wait for one drain")
     p.add_argument("--api-seconds", type=float, help="wrk duration per route (10; quick 3)")
     p.add_argument("--wrk-threads", type=int, default=2)
     p.add_argument("--wrk-connections", type=int, default=32)
@@ -77,9 +91,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     args.api_seconds = args.api_seconds or (3.0 if quick else 10.0)
     args.tasks = args.tasks or (50 if quick else 200)
+    args.jobs = args.jobs or (1000 if quick else 10000)
+    args.scale_jobs = args.scale_jobs or (400 if quick else 2000)
     args.stream_mib = args.stream_mib or (128 if quick else 512)
     args.sse_mib = args.sse_mib or (32 if quick else 64)
-    args.phases = [ph for ph in PHASES if ph in {x.strip() for x in args.only.split(",")}]
+    wanted = {x.strip() for x in args.only.split(",")}
+    unknown = wanted - set(PHASES)
+    if unknown:
+        p.error(f"unknown phase(s) {sorted(unknown)}; choose from {','.join(PHASES)}")
+    args.phases = [ph for ph in PHASES if ph in wanted]
     return args
 
 
@@ -156,6 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _term)
 
     report.details["loadavg_before"] = os.getloadavg()
+    if "queue" in args.phases:
+        subprocess.run([str(stackctl.ROOT / "scripts" / "infra.sh"), "19000"], check=True)
+        run_phase(
+            report,
+            "queue",
+            "queue-only throughput",
+            lambda: bench_queue(report, args.jobs, args.scale_jobs, args.queue_timeout),
+        )
+    stack_phases = [ph for ph in args.phases if ph not in NO_STACK]
+    if not stack_phases:
+        return finish(report, args, started, started_at, "not needed")
     busy = stackctl.supervisord_pid() is not None and not args.takeover
     if busy and not stackctl.wait_until_free(args.wait_for_stack):
         print(
@@ -187,22 +218,22 @@ def main(argv: list[str] | None = None) -> int:
                 args.wrk_connections,
             )
 
-        phases["a"] = ("API latency/throughput (wrk)", phase_a)
-        phases["b"] = (
+        phases["api"] = ("API latency/throughput (wrk)", phase_a)
+        phases["e2e"] = (
             "processing throughput",
             lambda: bench_processing(report, base_url, args.tasks, args.task_kib * 1024),
         )
-        phases["d"] = (
+        phases["sse"] = (
             "SSE fan-out",
             lambda: bench_fanout(
                 report, base_url, args.sse_clients, args.sse_mib * MiB, stackctl.REDIS_URL
             ),
         )
-        phases["c"] = (
+        phases["stream"] = (
             "streaming upload",
             lambda: bench_streaming(report, base_url, args.stream_mib * MiB, stackctl.S3, BUCKET),
         )
-        for name in args.phases:
+        for name in stack_phases:
             title, body = phases[name]
             if stackctl.supervisord_pid() != own_pid:
                 report.problem("the e2e stack was replaced by someone else; stopping the bench")
@@ -233,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError):
                 pass
 
+    return finish(report, args, started, started_at, teardown)
+
+
+def finish(
+    report: Report, args: argparse.Namespace, started: float, started_at: datetime, teardown: str
+) -> int:
+    """Print the table, notes and problems; write the JSON."""
     duration = time.monotonic() - started
     print()
     print(render_table(report))

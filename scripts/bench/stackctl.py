@@ -211,6 +211,21 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of ``pid`` itself plus that of its children it has already reaped."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds of every process below ``pids`` (each counted once, reaped ones too)."""
+    seen = {p for pid in pids for p in descendants(pid)}
+    return sum(tree_cpu_seconds(p) or 0.0 for p in seen)
+
+
 def stack_processes() -> list[tuple[int, str]]:
     """Every process under our supervisord, by identity (to check teardown)."""
     pid = supervisord_pid()
