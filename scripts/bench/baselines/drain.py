@@ -81,31 +81,14 @@ def main() -> int:
     payload = base64.b64encode(os.urandom(1024)).decode()
     jobs = [{"data": payload} if args.inline else {"key": key} for key in keys]
     _fill(args.system, jobs)
-    if args.system == "celery":
-        cmd = [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "celery_job",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(args.threads),
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-    else:
-        cmd = [
-            str(Path(sys.executable).parent / "dramatiq"),
-            "dramatiq_job",
-            "--processes",
-            "1",
-            "--threads",
-            str(args.threads),
-        ]
+    n = str(args.threads)
+    commands = {
+        "celery": "celery -A celery_job worker --pool threads --concurrency {n} --loglevel WARNING"
+        " --without-gossip --without-mingle --without-heartbeat",
+        "dramatiq": "dramatiq dramatiq_job --processes 1 --threads {n}",
+    }
+    name, *rest = commands[args.system].format(n=n).split()
+    cmd = [str(Path(sys.executable).parent / name), *rest]
     env = {**os.environ, "PYTHONPATH": str(HERE)}
     worker = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + args.timeout
