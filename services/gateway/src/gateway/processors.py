@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from backdrop_common import catalogue
 from backdrop_common.tokens import require_auth
 from flask import Blueprint, Response, jsonify
 
-from gateway import catalogue, schemas
+from gateway import schemas
 from gateway.apidoc import operation
 from gateway.deps import resources
 
@@ -17,4 +18,4 @@ bp = Blueprint("processors", __name__)
 @require_auth()
 def list_processors() -> Response:
     """List the processors a task can use, with their parameter schemas."""
-    return jsonify(items=catalogue.catalogue(resources().redis))
+    return jsonify(items=catalogue.listing(resources().redis))

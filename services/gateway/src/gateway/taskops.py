@@ -24,8 +24,9 @@ from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import Principal
 from flask import request, url_for
 
-from gateway import catalogue, clients
+from gateway import clients
 from gateway.deps import resources
+from gateway.params import validate_params
 
 log = logging.getLogger("gateway.tasks")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
@@ -87,7 +88,7 @@ def create(
     res = resources()
     settings = res.settings
     _check_json_safe(data["params"])
-    params = catalogue.validate_params(res.redis, data["processor"], data["params"])
+    params = validate_params(res.redis, data["processor"], data["params"])
     if data["size"] > settings.max_upload_bytes:
         raise PayloadTooLarge(
             f"The declared size exceeds your upload limit of {settings.max_upload_bytes} bytes."

@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable
 
 import redis
-from backdrop_common import taskstore
+from backdrop_common import catalogue, taskstore
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.storage import Storage
 
 from worker.cancellation import CancelListener
-from worker.catalogue import catalogue_entries, publish_catalogue
 from worker.consumer import StreamConsumer
 from worker.health import HealthServer, LoopClock, create_health_app
 from worker.horse_handle import start_forkserver
@@ -65,7 +64,7 @@ class Worker:
             settings, db, client, Storage(settings), consumer, processors, self.worker_id
         )
         self.rt.on_change = self._job_changed
-        self.catalogue = catalogue_entries(processors)
+        self.catalogue = catalogue.entries(processors.values())
         self.presence = Presence(
             client,
             self.worker_id,
@@ -73,7 +72,7 @@ class Worker:
             settings.worker_concurrency,
             self.rt.running.task_ids,
             health_port=lambda: self.health.port if self.health else None,
-            also=lambda: publish_catalogue(client, self.catalogue),
+            also=lambda: catalogue.publish(client, self.catalogue),
         )
         self.cancels = CancelListener(settings.redis_url, self._on_cancel, self.stopping)
         self.health: HealthServer | None = None
@@ -84,7 +83,7 @@ class Worker:
         taskstore.migrate_tasks(self.rt.db)
         start_forkserver(sorted(self.rt.processors))  # imports them once, before any job
         self.rt.consumer.ensure_groups()
-        publish_catalogue(self.rt.redis, self.catalogue)
+        catalogue.publish(self.rt.redis, self.catalogue)
         checks: dict[str, Callable[[], None]] = {
             "redis": self._ping_redis,
             "postgres": self.rt.db.ping,

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from backdrop_common.catalogue import describe
 from worker.processors import (
     DuplicateProcessorError,
     Processor,
     RegistryError,
     UnknownProcessorError,
-    describe,
     load_processors,
 )
 from worker.processors.local import LocalContext

@@ -14,7 +14,6 @@ from worker.processors.registry import (
     DuplicateProcessorError,
     RegistryError,
     UnknownProcessorError,
-    describe,
     load_processors,
 )
 
@@ -30,6 +29,5 @@ __all__ = [
     "RegistryError",
     "Retry",
     "UnknownProcessorError",
-    "describe",
     "load_processors",
 ]

@@ -5,23 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from backdrop_common.processor_params import BUILTINS
 
 from worker.processors.api import Processor, ProcessorContext
 from worker.processors.streams import iter_chunks
-
-ALGORITHMS = ("sha256", "sha1", "md5", "blake2b")
-
-
-class ChecksumParams(Schema):
-    """Parameters of ``checksum``."""
-
-    algorithms = fields.List(
-        fields.String(validate=validate.OneOf(ALGORITHMS)),
-        load_default=lambda: ["sha256"],
-        validate=validate.Length(min=1, max=len(ALGORITHMS)),
-        metadata={"description": "Digests to compute; sha256 is always included."},
-    )
 
 
 def run(ctx: ProcessorContext) -> dict[str, Any]:
@@ -36,9 +23,5 @@ def run(ctx: ProcessorContext) -> dict[str, Any]:
     return {"bytes": total, **{name: hasher.hexdigest() for name, hasher in hashers.items()}}
 
 
-processor = Processor(
-    name="checksum",
-    description="Checksums of the file (sha256 and optionally sha1, md5, blake2b).",
-    params_schema=ChecksumParams,
-    run=run,
-)
+SPEC = BUILTINS["checksum"]
+processor = Processor(SPEC.name, SPEC.description, SPEC.params_schema, run)

@@ -7,7 +7,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from marshmallow import Schema, fields, validate
+from backdrop_common.processor_params import BUILTINS
 
 from worker.processors.api import Processor, ProcessorContext, ProcessorError
 from worker.processors.columns import ColumnProfile
@@ -22,17 +22,6 @@ SNIFF_DELIMITERS = ",;\t|"
 
 ROWS_PER_CANCEL_CHECK = 1024
 """Rows between cancellation checks (on top of the check at every chunk read)."""
-
-
-class CsvProfileParams(Schema):
-    """Parameters of ``csv-profile``."""
-
-    delimiter = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=[validate.Length(equal=1), validate.NoneOf(['"', "\r", "\n"])],
-        metadata={"description": "Field delimiter; sniffed from the first lines when absent."},
-    )
 
 
 def sniff_delimiter(sample: bytes, encoding: str) -> str:
@@ -94,9 +83,5 @@ def _profile(ctx: ProcessorContext, reader: Reader) -> dict[str, Any]:
     return {"rows": rows, "columns": [column.to_dict() for column in columns]}
 
 
-processor = Processor(
-    name="csv-profile",
-    description="Rows of a CSV file and each column's type, null count, minimum and maximum.",
-    params_schema=CsvProfileParams,
-    run=run,
-)
+SPEC = BUILTINS["csv-profile"]
+processor = Processor(SPEC.name, SPEC.description, SPEC.params_schema, run)

@@ -7,23 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from backdrop_common.processor_params import BUILTINS
 
 from worker.processors.api import Processor, ProcessorContext
 from worker.processors.streams import iter_chunks
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 """zlib window bits that produce a gzip container (header and CRC trailer)."""
-
-
-class GzipParams(Schema):
-    """Parameters of ``gzip``."""
-
-    level = fields.Integer(
-        load_default=6,
-        validate=validate.Range(min=1, max=9),
-        metadata={"description": "Compression level, 1 (fastest) to 9 (smallest)."},
-    )
 
 
 @dataclass
@@ -72,9 +62,5 @@ def run(ctx: ProcessorContext) -> dict[str, Any]:
     }
 
 
-processor = Processor(
-    name="gzip",
-    description="The file compressed with gzip, as an artifact named <filename>.gz.",
-    params_schema=GzipParams,
-    run=run,
-)
+SPEC = BUILTINS["gzip"]
+processor = Processor(SPEC.name, SPEC.description, SPEC.params_schema, run)

@@ -7,7 +7,7 @@ import tempfile
 import zlib
 from typing import IO, Any
 
-from marshmallow import Schema, fields, validate
+from backdrop_common.processor_params import BUILTINS
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.processors.api import Processor, ProcessorContext, ProcessorError
@@ -28,26 +28,6 @@ SPOOL_IN_MEMORY = 8 * CHUNK_SIZE
 
 # Everything Pillow raises on corrupt, truncated or hostile input; anything else is a bug.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
-
-
-class ThumbnailParams(Schema):
-    """Parameters of ``image-thumbnail``."""
-
-    max_width = fields.Integer(
-        load_default=256,
-        validate=validate.Range(min=1, max=4096),
-        metadata={"description": "Maximum thumbnail width in pixels."},
-    )
-    max_height = fields.Integer(
-        load_default=256,
-        validate=validate.Range(min=1, max=4096),
-        metadata={"description": "Maximum thumbnail height in pixels."},
-    )
-    format = fields.String(
-        load_default="webp",
-        validate=validate.OneOf(list(FORMATS)),
-        metadata={"description": "Thumbnail image format."},
-    )
 
 
 def run(ctx: ProcessorContext) -> dict[str, Any]:
@@ -134,9 +114,5 @@ def _convert_for(image: Image.Image, output_format: str) -> Image.Image:
     return flat
 
 
-processor = Processor(
-    name="image-thumbnail",
-    description="A thumbnail (webp, png or jpeg) no larger than max_width x max_height.",
-    params_schema=ThumbnailParams,
-    run=run,
-)
+SPEC = BUILTINS["image-thumbnail"]
+processor = Processor(SPEC.name, SPEC.description, SPEC.params_schema, run)

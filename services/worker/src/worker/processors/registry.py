@@ -14,12 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
-
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from marshmallow import missing
 
 from worker.processors.api import Processor
 
@@ -97,28 +91,3 @@ def load_processors(names: Iterable[str] | None = None) -> dict[str, Processor]:
             )
         processors[name] = _load(publishers[0])
     return processors
-
-
-def params_json_schema(processor: Processor) -> dict[str, Any]:
-    """The processor's marshmallow params schema as a JSON Schema (2020-12) object."""
-    spec = APISpec("backdrop", "1", "3.1.0", plugins=[MarshmallowPlugin()])
-    converter = OpenAPIConverter("3.1.0", lambda schema: None, spec)
-    schema = processor.params_schema()
-    json_schema: dict[str, Any] = converter.schema2jsonschema(schema)  # type: ignore[no-untyped-call]
-    properties = json_schema.setdefault("properties", {})
-    # apispec skips callable defaults (the right way to default a list); show their value.
-    for field_name, field in schema.fields.items():
-        key = field.data_key or field_name
-        default = field.load_default
-        if key in properties and default is not missing and callable(default):
-            properties[key].setdefault("default", default())
-    return json_schema
-
-
-def describe(processor: Processor) -> dict[str, Any]:
-    """``{name, description, params_schema}`` as listed by ``GET /v1/processors``."""
-    return {
-        "name": processor.name,
-        "description": processor.description,
-        "params_schema": params_json_schema(processor),
-    }

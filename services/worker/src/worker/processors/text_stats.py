@@ -9,7 +9,7 @@ import string
 from collections import Counter
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from backdrop_common.processor_params import BUILTINS
 
 from worker.processors.api import Processor, ProcessorContext, ProcessorError
 from worker.processors.encoding import decode_error, detect_encoding
@@ -25,16 +25,6 @@ MAX_DISTINCT_WORDS = 200_000
 _EDGE_PUNCTUATION = (
     string.punctuation + "\u201c\u201d\u2018\u2019\u00ab\u00bb\u201e\u2026\u2013\u2014\u00a1\u00bf"
 )
-
-
-class TextStatsParams(Schema):
-    """Parameters of ``text-stats``."""
-
-    top = fields.Integer(
-        load_default=10,
-        validate=validate.Range(min=1, max=1000),
-        metadata={"description": "How many of the most frequent words to return."},
-    )
 
 
 class WordStats:
@@ -108,9 +98,5 @@ def run(ctx: ProcessorContext) -> dict[str, Any]:
     }
 
 
-processor = Processor(
-    name="text-stats",
-    description="Line, word and character counts of a text file and its most frequent words.",
-    params_schema=TextStatsParams,
-    run=run,
-)
+SPEC = BUILTINS["text-stats"]
+processor = Processor(SPEC.name, SPEC.description, SPEC.params_schema, run)
