@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from backdrop_common import events, taskstore
 
 from tests.conftest import start_running, succeed
@@ -22,6 +23,22 @@ def test_cancel_awaiting_upload_is_immediate(api: Any, redis_client: Any) -> Non
     assert not redis_client.exists(f"backdrop:cancel:{task['id']}")  # nothing to stop
     logged = events.read_events(redis_client, task["id"], None, 0)
     assert logged[-1][2]["status"] == "cancelled"
+
+
+def test_cancel_before_upload_withdraws_it(api: Any, app: Any) -> None:
+    storage = app.extensions["gateway"].storage
+    big = api.create(size=100 * 1024 * 1024).get_json()
+    assert big["upload"]["method"] == "MULTIPART"
+    small = api.create(size=5).get_json()
+    form = small["upload"]
+    files = {"file": ("f", b"hello")}
+    posted = requests.post(form["url"], data=form["fields"], files=files, timeout=30)
+    assert posted.status_code in (200, 201, 204)
+    for created in (big, small):
+        assert api.post(f"/v1/tasks/{created['task']['id']}/cancel").status_code == 202
+    uploads = storage.s3.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", [])
+    assert [u for u in uploads if big["task"]["id"] in u["Key"]] == []  # parts now refused
+    assert storage.head(form["fields"]["key"]) is None
 
 
 def test_cancel_queued_is_immediate(api: Any, db: Any) -> None:

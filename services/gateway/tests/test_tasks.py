@@ -151,6 +151,26 @@ def test_quota_of_unfinished_tasks(make_app: Any, token_minter: Any) -> None:
     assert user.create().status_code == 201
 
 
+def test_quota_of_bytes_awaiting_upload(make_app: Any, token_minter: Any, db: Any) -> None:
+    client = make_app(max_awaiting_upload_bytes=100, quota_retry_after_s=7).test_client()
+    user = Api(client, token_minter)
+    first = user.new_task(size=60)
+    resp = user.create(size=41)
+    assert resp.status_code == 429 and resp.get_json()["code"] == "rate_limited"
+    assert resp.headers["Retry-After"] == "7"
+    assert user.create(size=40).status_code == 201
+    # Cancelling does not give the bytes back while the task's upload URLs may still work...
+    assert user.post(f"/v1/tasks/{first['id']}/cancel").status_code == 202
+    assert user.create(size=1).status_code == 429
+    assert Api(client, token_minter).create(size=100).status_code == 201  # per user
+    # ... only once its upload window has closed.
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks.tasks SET upload_expires_at = now() WHERE id = %s", (first["id"],)
+        )
+    assert user.create(size=60).status_code == 201
+
+
 def test_declared_size_over_the_limit_is_413(make_app: Any, token_minter: Any) -> None:
     user = Api(make_app(max_upload_bytes=1000).test_client(), token_minter)
     assert user.create(size=1000).status_code == 201

@@ -57,6 +57,28 @@ def test_expires_abandoned_uploads_and_cleans_storage(
     assert _sweep(clients).expired == 0
 
 
+def test_late_uploads_to_input_keys_are_swept_once_the_window_closes(
+    clients: Clients, make_task: Callable[..., Any]
+) -> None:
+    storage = clients.storage
+    cancelled, queued, waiting = make_task(), make_task(), make_task()
+    taskstore.request_cancel(clients.db, cancelled["id"], cancelled["owner_id"])
+    verified = f"users/{queued['owner_id']}/tasks/{queued['id']}/verified/v1"
+    storage.put_bytes(verified, b"checked", "text/csv")
+    taskstore.mark_queued(clients.db, queued["id"], object_key=verified)
+    for task in (cancelled, queued, waiting):  # forms stay valid after cancel and verify
+        storage.put_bytes(task["object_key"], b"posted late", "text/csv")
+    assert _sweep(clients).swept == 0  # their forms may still write: sweep when they lapse
+    for task in (cancelled, queued):
+        _age(clients, task["id"], "upload_expires_at")
+    assert _sweep(clients).swept == 2
+    assert storage.head(cancelled["object_key"]) is None
+    assert storage.head(queued["object_key"]) is None
+    assert storage.open_read(verified).read() == b"checked"  # the processed bytes stay
+    assert storage.head(waiting["object_key"]) is not None  # still awaiting its upload
+    assert _sweep(clients).swept == 0  # once per task
+
+
 def test_relays_a_job_lost_between_commit_and_xadd(
     clients: Clients, make_task: Callable[..., Any], jobs: Jobs
 ) -> None:

@@ -134,3 +134,11 @@ def test_the_bucket_is_not_readable_anonymously(storage: Storage, real_s3: str) 
     assert requests.get(f"{real_s3}/{storage.bucket}/{key}", timeout=10).status_code == 403
     put = requests.put(f"{real_s3}/{storage.bucket}/{_key()}", data=b"x", timeout=10)
     assert put.status_code == 403
+
+
+def test_a_withdrawn_upload_takes_no_more_parts(storage: Storage) -> None:
+    key = _key()
+    plan = storage.presigned_multipart(key, size=2 * MiB, content_type="text/plain")
+    storage.discard_upload(key, plan["upload_id"])  # what cancel and expiry do
+    assert requests.put(plan["parts"][0]["url"], data=b"x" * 2 * MiB, timeout=30).status_code == 404
+    assert storage.head(key) is None

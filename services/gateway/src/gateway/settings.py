@@ -15,6 +15,9 @@ class GatewaySettings(BaseServiceSettings):
     """Largest upload a user may declare; bigger declarations get 413."""
     max_unfinished_tasks: int = Field(default=20, ge=1)
     """Per-user cap on tasks not yet in a terminal state; beyond it 429."""
+    max_awaiting_upload_bytes: int = Field(default=10 * GIB, ge=0)
+    """Per-user cap on declared bytes of tasks awaiting their upload (and of tasks cancelled
+    before it, until their upload window closes: their URLs stay valid); beyond it 429."""
     quota_retry_after_s: int = Field(default=30, ge=1)
     """``Retry-After`` sent with the per-user cap's 429."""
     upload_window_s: int = Field(default=900, ge=60)

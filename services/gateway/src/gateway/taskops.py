@@ -108,7 +108,7 @@ def create(
     ).hexdigest()
     existing = _replay(principal, key)
     if existing is None:
-        _check_quota(principal)
+        _check_quota(principal, int(fields["size"] or 0))
     row, created = taskstore.create_task(
         res.db,
         owner_id=principal.user_id,
@@ -140,19 +140,26 @@ def _replay(principal: Principal, key: str | None) -> taskstore.TaskRow | None:
     return taskstore.get_task_by_idempotency_key(resources().db, principal.user_id, key)
 
 
-def _check_quota(principal: Principal) -> None:
-    """429 when the caller already has the allowed number of unfinished tasks.
+def _check_quota(principal: Principal, size: int) -> None:
+    """429 when the caller already has the allowed number of unfinished tasks, or the new
+    task's bytes would take its upload permission past the per-user byte quota.
 
     A soft cap: two racing creates may both pass; the cap bounds abuse, not an invariant.
     """
-    settings = resources().settings
-    if (
-        taskstore.count_unfinished(resources().db, principal.user_id)
-        >= settings.max_unfinished_tasks
-    ):
+    res = resources()
+    settings = res.settings
+    if taskstore.count_unfinished(res.db, principal.user_id) >= settings.max_unfinished_tasks:
         raise RateLimited(
             f"You already have {settings.max_unfinished_tasks} unfinished tasks; "
             "wait for some to finish or cancel them.",
+            retry_after=settings.quota_retry_after_s,
+        )
+    pending = taskstore.awaiting_upload_bytes(res.db, principal.user_id)
+    if pending + size > settings.max_awaiting_upload_bytes:
+        raise RateLimited(
+            f"Your tasks awaiting upload already declare {pending} bytes of the "
+            f"{settings.max_awaiting_upload_bytes} allowed (a task cancelled before its "
+            "upload counts until its upload window closes); upload or wait.",
             retry_after=settings.quota_retry_after_s,
         )
 
@@ -179,6 +186,8 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
     row = taskstore.request_cancel(res.db, task_id, owner_id)
     if row is None:
         raise NotFound("No such task.")
+    if row["status"] == "cancelled" and row["queued_at"] is None:
+        _withdraw_upload(row)
     if row["status"] == "running":
         try:
             events.signal_cancel(res.redis, row["id"])
@@ -187,6 +196,15 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
             log.warning("could not signal cancellation of task %s", row["id"])
     events.publish_status(res.redis, row)
     return task_doc(row)
+
+
+def _withdraw_upload(row: taskstore.TaskRow) -> None:
+    """A task cancelled before its upload: its part URLs stop working and what was uploaded
+    goes now; what its still-valid POST form writes later, the sweeper deletes."""
+    try:
+        resources().storage.discard_upload(row["object_key"], row.get("multipart_upload_id"))
+    except Exception:  # the sweeper sweeps the input key once the upload window closes
+        log.warning("could not withdraw the upload of cancelled task %s", row["id"], exc_info=True)
 
 
 def result(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:

@@ -81,6 +81,7 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
             sweep_once(
                 clients.db, clients.redis, clients.storage,
                 relay_after_s=settings.relay_after_s, stale_after_s=stale,
+                input_grace_s=settings.input_grace_s,
             )  # fmt: skip
         except Exception:  # a dependency is down: log, wait, try again
             log.exception("sweep failed")

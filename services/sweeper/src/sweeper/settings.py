@@ -15,6 +15,8 @@ class SweeperSettings(BaseServiceSettings):
     """A queued task whose XADD is unconfirmed this long is relayed by the sweeper."""
     stale_after_s: float = Field(default=600.0, ge=0)
     """Re-send deliveries that look lost (Redis restarted) after this long; 0 disables."""
+    input_grace_s: float = Field(default=60.0, ge=0)
+    """Clock-skew margin: a task's input key is swept this long after its upload window."""
     migrate_on_start: bool = True
     """Apply the ``tasks`` schema migrations at start (advisory-locked, idempotent)."""
     sweeper_health_host: str = "127.0.0.1"

@@ -154,6 +154,14 @@ class Storage(MultipartMixin):
         """Delete one object (no error when it is already gone)."""
         self.s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def discard_upload(self, key: str, upload_id: str | None) -> None:
+        """Withdraw an upload: abort its multipart upload (its part URLs then fail) and
+        delete the object at ``key``. Presigned POST forms stay valid until they expire:
+        the sweeper deletes what they write later."""
+        if upload_id:
+            self.abort_multipart(key, upload_id)
+        self.delete(key)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; returns how many."""
         deleted = 0

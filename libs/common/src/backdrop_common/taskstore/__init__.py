@@ -51,6 +51,11 @@ from backdrop_common.taskstore._transitions import (
     save_progress,
     set_multipart_upload,
 )
+from backdrop_common.taskstore._uploads import (
+    awaiting_upload_bytes,
+    inputs_to_sweep,
+    mark_input_swept,
+)
 
 MIGRATIONS_PACKAGE = "backdrop_common.migrations.tasks"
 
@@ -67,6 +72,7 @@ __all__ = [
     "UNFINISHED",
     "TaskId",
     "TaskRow",
+    "awaiting_upload_bytes",
     "backlog_by_processor",
     "claim",
     "clear_multipart_upload",
@@ -80,10 +86,12 @@ __all__ = [
     "get_owned_task",
     "get_task",
     "get_task_by_idempotency_key",
+    "inputs_to_sweep",
     "list_tasks",
     "mark_cancelled",
     "mark_enqueued",
     "mark_failed",
+    "mark_input_swept",
     "mark_queued",
     "mark_succeeded",
     "migrate_tasks",
