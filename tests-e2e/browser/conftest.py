@@ -17,12 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from e2e_fixtures import base_url, make_user
-from e2e_support import User
+from backdrop_client import Client
 from playwright.sync_api import Browser, Page, sync_playwright
-
-__all__ = ["base_url", "make_user"]  # shared fixtures, re-exported for this directory
+from tests.helpers import User
 
 CHROMIUM = os.environ.get("BACKDROP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -107,13 +104,9 @@ def admin(base_url: str) -> User:
 
 def login(base_url: str, username: str, password: str, email: str) -> User:
     """Sign ``username`` in through the gateway."""
-    resp = requests.post(
-        f"{base_url}/v1/auth/login", json={"identifier": username, "password": password}, timeout=30
-    )
-    assert resp.status_code == 200, resp.text
-    http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
-    return User(base_url, username, email, password, resp.json(), http)
+    client = Client(base_url)
+    client.login(username, password)
+    return User(username, email, password, client)
 
 
 @pytest.fixture
@@ -121,11 +114,7 @@ def operator(admin: User, make_user: Callable[[], User]) -> User:
     """A registered user whom the admin made an operator through the API."""
     account = make_user()
     me = account.get("/v1/auth/me").json()
-    granted = admin.http.put(
-        f"{admin.base_url}/v1/admin/users/{me['id']}/roles",
-        json={"roles": ["operator"]},
-        timeout=30,
-    )
+    granted = admin.put(f"/v1/admin/users/{me['id']}/roles", json={"roles": ["operator"]})
     assert granted.status_code == 200, granted.text
     assert granted.json()["roles"] == ["user", "operator"]
     return account

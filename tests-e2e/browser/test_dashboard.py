@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import User
 from playwright.sync_api import Page, expect
+from tests.helpers import User
 
 pytestmark = pytest.mark.usefixtures("gate_processor")
 SLOW = 60_000  # ms: a worker, the sweeper's relay and two polls on a loaded 2-core machine

@@ -9,16 +9,13 @@ Without them the tests that need the stack skip (they fail under CI=true).
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
+from backdrop_client import Client
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ctsupport import BASE_URL, PROJECT, Client, Stack, wait_ready
+from containers.helpers import BASE_URL, PROJECT, Stack
 
 
 @pytest.fixture(scope="session")
@@ -32,21 +29,11 @@ def stack() -> Stack:
 
 @pytest.fixture
 def client(stack: Stack) -> Iterator[Client]:
-    wait_ready(BASE_URL)
-    name = f"ct_{uuid.uuid4().hex[:12]}"
-    password = f"pw-{uuid.uuid4().hex}"
-    reg = requests.post(
-        f"{BASE_URL}/v1/auth/register",
-        timeout=30,
-        json={"email": f"{name}@example.com", "username": name, "password": password},
-    )
-    assert reg.status_code == 201, reg.text
-    login = requests.post(
-        f"{BASE_URL}/v1/auth/login", timeout=30, json={"identifier": name, "password": password}
-    )
-    assert login.status_code == 200, login.text
-    http = requests.Session()
-    token = login.json()["access_token"]
-    http.headers["Authorization"] = f"Bearer {token}"
-    yield Client(BASE_URL, http, token)
-    http.close()
+    """A new user of the stack, signed in with the SDK."""
+    api = Client(BASE_URL, timeout=120)
+    api.wait_ready(timeout=90)
+    name, password = f"ct_{uuid.uuid4().hex[:12]}", f"pw-{uuid.uuid4().hex}"
+    api.register(f"{name}@example.com", name, password)
+    api.login(name, password)
+    yield api
+    api.close()

@@ -17,7 +17,9 @@ import time
 
 import pytest
 import requests
-from ctsupport import Client, Stack, docker, worker_id
+from backdrop_client import Client
+
+from containers.helpers import Stack, docker, worker_id
 
 SIZE = 32 << 20
 
@@ -28,12 +30,12 @@ def test_killed_worker_job_is_finished_by_another(stack: Stack, client: Client) 
     assert len(workers) >= 2, f"need at least two workers, have {len(workers)}"
     hostnames = {stack.inspect(c)["Config"]["Hostname"]: c for c in workers}
     data = os.urandom(SIZE)
-    task_id = client.submit("gzip", data, {"level": 9})
+    task_id = client.submit("gzip", data, params={"level": 9})["id"]
 
     # Wait until a worker is inside the processor (progress moving), then kill that worker.
     deadline = time.monotonic() + 60
     while True:
-        doc = client.task(task_id)
+        doc = client.get_task(task_id)
         if doc["status"] == "running" and (doc["progress"]["fraction"] or 0) > 0:
             break
         assert doc["status"] in ("queued", "running"), f"job ended before the kill: {doc['status']}"
@@ -45,7 +47,7 @@ def test_killed_worker_job_is_finished_by_another(stack: Stack, client: Client) 
     killed_at = time.monotonic()
     docker("kill", victim)
     try:
-        at_kill = client.task(task_id)
+        at_kill = client.get_task(task_id)
         assert at_kill["status"] == "running", f"job finished before the kill ({at_kill['status']})"
 
         done = client.wait(task_id, timeout=180)
@@ -56,7 +58,7 @@ def test_killed_worker_job_is_finished_by_another(stack: Stack, client: Client) 
         assert finisher != holder, f"finished by the killed worker {holder}?"
         assert stack.inspect(victim)["State"]["Running"] is False
 
-        result = client.get(f"/v1/tasks/{task_id}/result").json()
+        result = client.result(task_id)
         (artifact,) = result["artifacts"]
         blob = requests.get(artifact["url"], timeout=120)
         assert blob.status_code == 200

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 
 import requests
-from e2e_support import User
+
+from tests.helpers import User
 
 
 def test_me_and_jwks(user: User) -> None:
@@ -49,7 +50,7 @@ def test_login_by_email_refresh_and_logout(user: User) -> None:
 
 
 def test_reused_refresh_token_revokes_family(user: User) -> None:
-    first = user.tokens["refresh_token"]
+    first = user.client.refresh_token
     second = requests.post(user.url("/v1/auth/refresh"), json={"refresh_token": first}, timeout=10)
     assert second.status_code == 200
     # Within the grace window a reuse counts as a parallel refresh; the test stacks set it

@@ -6,19 +6,20 @@ import gzip
 import io
 
 import requests
-from e2e_support import User
 from PIL import Image
+
+from tests.helpers import User
 
 
 def _result(user: User, task_id: str) -> dict:
     done = user.wait(task_id)
     assert done["status"] == "succeeded", done
-    doc: dict = user.get(f"/v1/tasks/{task_id}/result").json()
+    doc: dict = user.client.result(task_id)
     return doc
 
 
 def test_processor_catalogue(user: User) -> None:
-    items = user.get("/v1/processors").json()["items"]
+    items = user.client.processors()
     names = {p["name"] for p in items}
     assert {"checksum", "text-stats", "csv-profile", "image-thumbnail", "gzip"} <= names
     assert all(isinstance(p["params_schema"], dict) for p in items)

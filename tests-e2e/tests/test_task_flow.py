@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
 from collections.abc import Callable
 
-import requests
-from e2e_support import User
+import pytest
+from backdrop_client import ApiError, StorageError
+
+from tests.helpers import User
 
 
 def test_presigned_post_flow_to_result(user: User) -> None:
@@ -23,7 +26,7 @@ def test_presigned_post_flow_to_result(user: User) -> None:
     assert task["status"] == "awaiting_upload"
     assert created["upload"]["method"] == "POST"
     assert created["upload"]["stream_url"].endswith(f"/v1/tasks/{task['id']}/content")
-    queued = user.upload_presigned(created, data)
+    queued = user.client.upload(task["id"], created["upload"], data)
     assert queued["status"] in ("queued", "running", "succeeded")
     done = user.wait(task["id"])
     assert done["status"] == "succeeded", done
@@ -38,12 +41,9 @@ def test_streaming_put_flow(user: User) -> None:
     data = os.urandom(5 * 1024 * 1024 + 17)
     created = user.create_task("checksum", data)
     task_id = created["task"]["id"]
-    resp = user.put(
-        f"/v1/tasks/{task_id}/content",
-        data=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    assert resp.status_code == 202, resp.text
+    sent: list[int] = []
+    queued = user.client.stream_content(task_id, data, on_bytes=sent.append)
+    assert queued["status"] in ("queued", "running", "succeeded") and sum(sent) == len(data)
     done = user.wait(task_id)
     assert done["status"] == "succeeded"
     assert user.get(f"/v1/tasks/{task_id}/result").json()["result"]["sha256"] == (
@@ -54,13 +54,11 @@ def test_streaming_put_flow(user: User) -> None:
 def test_wrong_size_is_upload_invalid_and_nothing_queued(user: User) -> None:
     data = b"a" * 1000
     created = user.create_task("checksum", data)
-    upload = created["upload"]
-    requests.post(
-        upload["url"], data=upload["fields"], files={"file": ("f", data[:10])}, timeout=30
-    )
-    resp = user.post(f"/v1/tasks/{created['task']['id']}/upload-complete", json={})
-    assert resp.status_code == 422
-    assert resp.json()["code"] == "upload_invalid"
+    with contextlib.suppress(StorageError):  # a real S3 refuses it here already
+        user.client.post_form(created["upload"], data[:10])
+    with pytest.raises(ApiError) as caught:
+        user.client.upload_complete(created["task"]["id"])
+    assert caught.value.status == 422 and caught.value.code == "upload_invalid"
     assert user.get(f"/v1/tasks/{created['task']['id']}").json()["status"] == "awaiting_upload"
 
 
@@ -82,18 +80,11 @@ def test_idempotent_create(user: User) -> None:
 
 def test_list_newest_first_with_cursor(user: User) -> None:
     ids = [user.create_task("checksum", b"x" * (i + 1))["task"]["id"] for i in range(5)]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = user.get("/v1/tasks", params=params).json()
-        seen += [t["id"] for t in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    first = user.client.list_page(limit=2)
+    assert [t["id"] for t in first["items"]] == ids[:2:-1] and first["next_cursor"]
+    seen = [t["id"] for t in user.client.list_tasks(limit=2)]  # follows the cursor
     assert seen == list(reversed(ids))
-    waiting = user.get("/v1/tasks", params={"status": "awaiting_upload"}).json()["items"]
-    assert len(waiting) == 5
+    assert len(list(user.client.list_tasks(status="awaiting_upload"))) == 5
 
 
 def test_other_users_task_is_404_everywhere(user: User, make_user: Callable[[], User]) -> None:
@@ -111,9 +102,8 @@ def test_other_users_task_is_404_everywhere(user: User, make_user: Callable[[], 
         ("GET", f"/task/status/{task_id}"),
         ("POST", f"/task/cancel/{task_id}"),
     ]:
-        resp = intruder.http.request(
-            method, intruder.url(path), data=b"" if method != "GET" else None, timeout=30
-        )
+        data = b"" if method != "GET" else None
+        resp = intruder.client.request(method, path, check=False, data=data)
         assert resp.status_code == 404, (method, path, resp.status_code, resp.text)
         assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert user.get(f"/v1/tasks/{task_id}").json()["status"] == "awaiting_upload"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,8 @@ from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+
+from tests.helpers import Api
 
 
 @dataclass
@@ -161,53 +162,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class Api:
-    """A signed-in user calling the gateway through the test client."""
-
-    def __init__(
-        self, client: FlaskClient, minter: TokenMinter, roles: tuple[str, ...] = ("user",)
-    ) -> None:
-        self.client = client
-        self.user_id = uuid.uuid4()
-        self.token = minter.mint(self.user_id, roles=roles)
-        self.headers = {"Authorization": f"Bearer {self.token}"}
-
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        """Any request with this user's token."""
-        headers = {**self.headers, **kw.pop("headers", {})}
-        return self.client.open(path, method=method, headers=headers, **kw)
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.call("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> Any:
-        return self.call("POST", path, **kw)
-
-    def create(self, **fields: Any) -> Any:
-        """``POST /v1/tasks`` with a valid body, ``fields`` overriding it."""
-        headers = fields.pop("headers", {})
-        return self.post("/v1/tasks", json=task_body(**fields), headers=headers)
-
-    def new_task(self, **fields: Any) -> dict[str, Any]:
-        """Create a task and return its document (asserting 201)."""
-        resp = self.create(**fields)
-        assert resp.status_code == 201, resp.get_data(as_text=True)
-        doc: dict[str, Any] = resp.get_json()["task"]
-        return doc
-
-
-def task_body(**fields: Any) -> dict[str, Any]:
-    """A valid task creation body with ``fields`` overriding it."""
-    body: dict[str, Any] = {
-        "processor": "checksum",
-        "filename": "input.bin",
-        "size": 1234,
-        "content_type": "application/octet-stream",
-    }
-    body.update(fields)
-    return body
-
-
 @pytest.fixture
 def make_api(client: FlaskClient, token_minter: TokenMinter) -> Callable[..., Api]:
     """Factory: a new user (own id and token, ``roles`` default user) on the gateway."""
@@ -228,21 +182,3 @@ def db(settings: GatewaySettings) -> Iterator[Any]:
     database = Database(settings.database_url)
     yield database
     database.close()
-
-
-def start_running(db: Any, task_id: str, worker: str = "w1") -> dict[str, Any]:
-    """Move a new task to ``running`` as upload and a worker would."""
-    from backdrop_common import taskstore
-
-    assert taskstore.mark_queued(db, task_id) is not None
-    row = taskstore.claim(db, task_id, worker, 60)
-    assert row is not None
-    return row
-
-
-def succeed(db: Any, task_id: str, result: Any, artifacts: list[dict[str, Any]]) -> None:
-    """Move a new task through to ``succeeded``."""
-    from backdrop_common import taskstore
-
-    start_running(db, task_id)
-    assert taskstore.mark_succeeded(db, task_id, "w1", result, artifacts) is not None

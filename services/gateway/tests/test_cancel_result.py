@@ -11,7 +11,7 @@ import pytest
 import requests
 from backdrop_common import events, taskstore
 
-from tests.conftest import start_running, succeed
+from tests.helpers import Api, start_running, succeed
 
 
 def test_cancel_awaiting_upload_is_immediate(api: Any, redis_client: Any) -> None:
@@ -103,8 +103,6 @@ def test_result_before_success_is_409(api: Any, db: Any, state: str) -> None:
 
 
 def test_result_has_presigned_artifact_urls(make_app: Any, token_minter: Any, db: Any) -> None:
-    from tests.conftest import Api
-
     api = Api(make_app(result_url_ttl_s=120).test_client(), token_minter)
     task = api.new_task(processor="gzip", filename="data.csv")
     key = f"users/{api.user_id}/tasks/{task['id']}/artifacts/data.csv.gz"

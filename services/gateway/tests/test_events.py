@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from backdrop_common import events, taskstore
 
-from tests.conftest import start_running
-
-
-def parse(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
-    """SSE messages as ``{id, event, data}`` dicts, comments as ``{comment}``."""
-    buffer = ""
-    for chunk in chunks:
-        buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
-        while "\n\n" in buffer:
-            block, buffer = buffer.split("\n\n", 1)
-            message: dict[str, Any] = {}
-            for line in block.split("\n"):
-                if line.startswith(":"):
-                    message["comment"] = line[1:].strip()
-                    continue
-                name, _, value = line.partition(":")
-                message[name] = value[1:] if value.startswith(" ") else value
-            if "data" in message:
-                message["data"] = json.loads(message["data"])
-            yield message
+from tests.helpers import parse, start_running
 
 
 def open_stream(api: Any, task_id: str, **headers: str) -> Any:

@@ -11,46 +11,9 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response
 
-from tests.conftest import Api
-
-
-def stub_auth_app(calls: list[dict[str, Any]], jwks: dict[str, Any]) -> Flask:
-    """An auth stand-in: login issues tokens, other paths echo what arrived."""
-    app = Flask("stub-auth")
-
-    @app.post("/v1/auth/login")
-    def login() -> Any:
-        body = request.get_json()
-        calls.append({"headers": dict(request.headers), "body": body})
-        if body.get("password") != "right":
-            return Response(
-                json.dumps({"code": "unauthorized", "status": 401}),
-                status=401,
-                mimetype="application/problem+json",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        tokens = {"access_token": "AT", "token_type": "Bearer", "expires_in": 900}
-        return jsonify(tokens | {"refresh_token": "RT"})
-
-    @app.route("/v1/auth/<path:path>", methods=["GET", "POST", "DELETE"])
-    def echo(path: str) -> Response:
-        calls.append({"path": request.full_path, "headers": dict(request.headers)})
-        payload = gzip.compress(json.dumps({"path": path}).encode())
-        resp = Response(payload, status=418, mimetype="application/json")
-        resp.headers["Content-Encoding"] = "gzip"
-        resp.headers["X-Custom"] = "kept"
-        resp.headers["Keep-Alive"] = "timeout=5"
-        resp.headers.add("Set-Cookie", "a=1")
-        resp.headers.add("Set-Cookie", "b=2")
-        return resp
-
-    @app.get("/.well-known/jwks.json")
-    def keys() -> Response:
-        return jsonify(jwks)
-
-    return app
+from tests.helpers import Api, stub_auth_app
 
 
 @pytest.fixture

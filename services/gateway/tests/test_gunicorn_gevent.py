@@ -16,8 +16,7 @@ import pytest
 import requests
 from backdrop_common import events, taskstore
 
-from tests.conftest import start_running
-from tests.test_events import parse
+from tests.helpers import parse, start_running
 
 STREAMS = int(os.environ.get("GW_STREAMS", "150"))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, task_body
+from tests.helpers import Api, task_body
 
 
 def test_replay_returns_the_same_task_with_200(api: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import succeed
+from tests.helpers import Api, succeed
 
 LEAKS = ("Traceback", "psycopg2", "127.0.0.1", "localhost", "SELECT", 'File "')
 
@@ -54,8 +54,6 @@ def test_other_users_task_is_404(api: Any, make_api: Any, db: Any, method: str, 
 
 
 def test_error_bodies_leak_nothing(api: Any, make_app: Any, token_minter: Any) -> None:
-    from tests.conftest import Api
-
     responses = [
         api.get("/v1/tasks/not-a-uuid"),
         api.post("/v1/tasks", data=b"{bad json", content_type="application/json"),

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from backdrop_common import events, taskstore
 
-from tests.conftest import Api, start_running
+from tests.helpers import Api, start_running
 
 
 def test_create_returns_task_and_upload(make_app: Any, token_minter: Any, upload_stub: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import task_body
+from tests.helpers import task_body
 
 BAD_FIELDS = [
     ("processor", None),

@@ -18,7 +18,7 @@ from upload_service.app import create_app
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
 
-PUBLIC_URL = "http://gateway.test:8080"
+from tests.helpers import PUBLIC_URL, Users
 
 
 @pytest.fixture
@@ -71,18 +71,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class Users:
-    """Makes users (ids + bearer headers) with tokens the app verifies through the JWKS."""
-
-    def __init__(self, minter: TokenMinter) -> None:
-        self.minter = minter
-
-    def new(self) -> tuple[uuid.UUID, dict[str, str]]:
-        """A fresh user id and its Authorization header."""
-        user = uuid.uuid4()
-        return user, {"Authorization": f"Bearer {self.minter.mint(user)}"}
-
-
 @pytest.fixture
 def users(token_minter: TokenMinter) -> Users:
     """Factory of authenticated users."""
@@ -122,17 +110,3 @@ def jobs(redis_client: redis.Redis) -> Callable[..., list[str]]:
         return [f["task_id"] for _, f in redis_client.xrange(redis_keys.job_stream(processor))]
 
     return read
-
-
-def queued_key(res: Resources, task: taskstore.TaskRow) -> str:
-    """The key of the task's verified input (set when the upload was accepted)."""
-    row = taskstore.get_task(res.db, task["id"])
-    assert row is not None and row["status"] != "awaiting_upload", row
-    return str(row["object_key"])
-
-
-def task_objects(res: Resources, task: taskstore.TaskRow) -> list[str]:
-    """Every object stored under the task (input, verified copies, artifacts)."""
-    prefix = f"users/{task['owner_id']}/tasks/{task['id']}/"
-    listing = res.storage.s3.list_objects_v2(Bucket=res.storage.bucket, Prefix=prefix)
-    return [o["Key"] for o in listing.get("Contents", [])]

@@ -12,7 +12,7 @@ from backdrop_testing.tokens import TokenMinter
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import Users, task_objects
+from tests.helpers import Users, task_objects
 
 ROUTES = [
     ("post", "/internal/tasks/{}/upload-instructions"),

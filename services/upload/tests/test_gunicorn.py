@@ -23,7 +23,7 @@ from backdrop_testing.infra import free_port, stalled_put
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
 
-from .conftest import Users, queued_key, task_objects
+from tests.helpers import Users, queued_key, task_objects
 
 MiB = 1024 * 1024
 BLOCK = os.urandom(MiB)

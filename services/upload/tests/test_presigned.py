@@ -13,7 +13,7 @@ from backdrop_common import events, taskstore
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import PUBLIC_URL, Users, queued_key, task_objects
+from tests.helpers import PUBLIC_URL, Users, queued_key, task_objects
 
 MiB = 1024 * 1024
 Jobs = Callable[..., list[str]]

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import Users, queued_key, task_objects
+from tests.helpers import Users, queued_key, task_objects
 
 MiB = 1024 * 1024
 Jobs = Callable[..., list[str]]

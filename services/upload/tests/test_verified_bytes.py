@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import Users, queued_key
+from tests.helpers import Users, queued_key
 
 GOOD = b"the bytes that were checked"
 EVIL = b"other bytes of the same size"[: len(GOOD)]

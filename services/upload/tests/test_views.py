@@ -10,7 +10,7 @@ from backdrop_common import taskstore
 from flask.testing import FlaskClient
 from upload_service.resources import Resources
 
-from .conftest import Users
+from tests.helpers import Users
 
 
 @pytest.mark.parametrize(

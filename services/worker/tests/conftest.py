@@ -30,9 +30,7 @@ from worker.processors.registry import load_processors
 from worker.runtime import Runtime
 from worker.settings import WorkerSettings
 
-# Test modules import small helpers from worker_helpers.py next to this file.
-sys.path.insert(0, str(Path(__file__).parent))
-from worker_helpers import wait_for
+from tests.helpers import wait_for
 
 PLUGINS = Path(__file__).parent / "plugins"
 WORKER_BIN = Path(sys.executable).with_name("backdrop-worker")

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from worker_helpers import pending
+
+from tests.helpers import pending
 
 
 def _png(width: int = 64, height: int = 48) -> bytes:

@@ -7,7 +7,8 @@ from typing import Any
 
 import requests
 from backdrop_common import events, redis_keys, taskstore
-from worker_helpers import pending, wait_for
+
+from tests.helpers import pending, wait_for
 
 COOPERATIVE_LIMIT_S = 0.25  # the guarantee in SPEC.md
 

@@ -7,7 +7,8 @@ from typing import Any
 from backdrop_common import redis_keys, streams, taskstore
 from worker.runtime import Runtime
 from worker.supervisor import JobSupervisor
-from worker_helpers import pending
+
+from tests.helpers import pending
 
 
 def _deliver(rt: Runtime) -> Any:

@@ -7,7 +7,8 @@ from typing import Any
 
 from backdrop_common import streams
 from worker.consumer import StreamConsumer
-from worker_helpers import pending
+
+from tests.helpers import pending
 
 
 def _consumer(client: Any, name: str, **kw: Any) -> StreamConsumer:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from backdrop_common import streams
-from worker_helpers import pending, wait_for
+
+from tests.helpers import pending, wait_for
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from typing import Any
 
 import requests
 from backdrop_common.redis_keys import PROCESSORS_KEY
-from worker_helpers import wait_for
+
+from tests.helpers import wait_for
 
 
 def test_health_endpoints_presence_and_catalogue(

@@ -16,7 +16,8 @@ from worker.outcomes import artifact_prefix, finalise
 from worker.protocol import Outcome
 from worker.runtime import Runtime
 from worker.supervisor import KILLED_AFTER_DEADLINE
-from worker_helpers import pending
+
+from tests.helpers import pending
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from backdrop_common import events
-from worker_helpers import alive, descendants, pending, wait_for
+
+from tests.helpers import alive, descendants, pending, wait_for
 
 
 def _running_on(tasks: Any, redis_client: Any, row: dict[str, Any], worker: Any) -> None:

@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from worker_helpers import pending, wait_for
+
+from tests.helpers import pending, wait_for
 
 TASKS = 300
 

@@ -11,6 +11,7 @@ from typing import Any
 from backdrop_contract.states import TERMINAL
 
 from backdrop_client import live, transfer
+from backdrop_client.errors import Unreachable
 from backdrop_client.transport import Transport
 
 Task = dict[str, Any]
@@ -38,6 +39,22 @@ class Client(Transport):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def wait_ready(self, timeout: float = 60.0, interval: float = 0.25) -> float:
+        """Poll ``GET /readyz`` until the gateway and its dependencies answer; the seconds
+        it took. Raises ``TimeoutError`` (naming the last answer) after ``timeout``."""
+        start = time.monotonic()
+        while True:
+            try:
+                resp = self.request("GET", "/readyz", auth=False, check=False, timeout=3)
+                if resp.status_code == 200:
+                    return time.monotonic() - start
+                last = f"{resp.status_code} {resp.text[:200]}"
+            except Unreachable as exc:
+                last = str(exc)
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"{self.base_url} not ready after {timeout:.0f}s: {last}")
+            time.sleep(interval)
 
     # -- auth --------------------------------------------------------------------------
     def register(self, email: str, username: str, password: str, name: str = "") -> Any:
@@ -117,7 +134,7 @@ class Client(Transport):
         """
         method = (upload or {}).get("method")
         if upload is not None and method == "POST":
-            transfer.post_form(self.http, upload, source, filename=filename, on_bytes=on_bytes)
+            self.post_form(upload, source, filename, on_bytes)
             return self.upload_complete(task_id)
         if upload is not None and method == "MULTIPART":
             parts = transfer.put_parts(
@@ -125,6 +142,17 @@ class Client(Transport):
             )
             return self.upload_complete(task_id, parts)
         return self.stream_content(task_id, source, on_bytes=on_bytes)
+
+    def post_form(
+        self,
+        upload: Mapping[str, Any],
+        source: transfer.Source,
+        filename: str = "file",
+        on_bytes: transfer.ProgressFn | None = None,
+    ) -> None:
+        """Send ``source`` straight to storage with a presigned POST form (``upload`` of
+        method POST); raises ``StorageError`` if storage refuses it. Then ``upload_complete``."""
+        transfer.post_form(self.http, upload, source, filename=filename, on_bytes=on_bytes)
 
     def upload_complete(self, task_id: str, parts: list[dict[str, Any]] | None = None) -> Task:
         """``POST /v1/tasks/{id}/upload-complete``: verify the stored object, queue the task."""

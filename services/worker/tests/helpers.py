@@ -1,4 +1,4 @@
-"""Small helpers the worker tests share (importable because conftest puts tests/ on sys.path)."""
+"""Small helpers the worker tests share."""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+"""Helpers the gateway tests share: a signed-in user, request bodies, task states
+driven as other services would, an auth stand-in and an SSE parser."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from backdrop_common import taskstore
+from backdrop_testing.tokens import TokenMinter
+from flask import Flask, Response, jsonify, request
+from flask.testing import FlaskClient
+
+
+class Api:
+    """A signed-in user calling the gateway through the test client."""
+
+    def __init__(
+        self, client: FlaskClient, minter: TokenMinter, roles: tuple[str, ...] = ("user",)
+    ) -> None:
+        self.client = client
+        self.user_id = uuid.uuid4()
+        self.token = minter.mint(self.user_id, roles=roles)
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """Any request with this user's token."""
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.call("POST", path, **kw)
+
+    def create(self, **fields: Any) -> Any:
+        """``POST /v1/tasks`` with a valid body, ``fields`` overriding it."""
+        headers = fields.pop("headers", {})
+        return self.post("/v1/tasks", json=task_body(**fields), headers=headers)
+
+    def new_task(self, **fields: Any) -> dict[str, Any]:
+        """Create a task and return its document (asserting 201)."""
+        resp = self.create(**fields)
+        assert resp.status_code == 201, resp.get_data(as_text=True)
+        doc: dict[str, Any] = resp.get_json()["task"]
+        return doc
+
+
+def task_body(**fields: Any) -> dict[str, Any]:
+    """A valid task creation body with ``fields`` overriding it."""
+    body: dict[str, Any] = {
+        "processor": "checksum",
+        "filename": "input.bin",
+        "size": 1234,
+        "content_type": "application/octet-stream",
+    }
+    body.update(fields)
+    return body
+
+
+def start_running(db: Any, task_id: str, worker: str = "w1") -> dict[str, Any]:
+    """Move a new task to ``running`` as upload and a worker would."""
+    assert taskstore.mark_queued(db, task_id) is not None
+    row = taskstore.claim(db, task_id, worker, 60)
+    assert row is not None
+    return row
+
+
+def succeed(db: Any, task_id: str, result: Any, artifacts: list[dict[str, Any]]) -> None:
+    """Move a new task through to ``succeeded``."""
+    start_running(db, task_id)
+    assert taskstore.mark_succeeded(db, task_id, "w1", result, artifacts) is not None
+
+
+def stub_auth_app(calls: list[dict[str, Any]], jwks: dict[str, Any]) -> Flask:
+    """An auth stand-in: login issues tokens, other paths echo what arrived."""
+    app = Flask("stub-auth")
+
+    @app.post("/v1/auth/login")
+    def login() -> Any:
+        body = request.get_json()
+        calls.append({"headers": dict(request.headers), "body": body})
+        if body.get("password") != "right":
+            return Response(
+                json.dumps({"code": "unauthorized", "status": 401}),
+                status=401,
+                mimetype="application/problem+json",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        tokens = {"access_token": "AT", "token_type": "Bearer", "expires_in": 900}
+        return jsonify(tokens | {"refresh_token": "RT"})
+
+    @app.route("/v1/auth/<path:path>", methods=["GET", "POST", "DELETE"])
+    def echo(path: str) -> Response:
+        calls.append({"path": request.full_path, "headers": dict(request.headers)})
+        payload = gzip.compress(json.dumps({"path": path}).encode())
+        resp = Response(payload, status=418, mimetype="application/json")
+        resp.headers["Content-Encoding"] = "gzip"
+        resp.headers["X-Custom"] = "kept"
+        resp.headers["Keep-Alive"] = "timeout=5"
+        resp.headers.add("Set-Cookie", "a=1")
+        resp.headers.add("Set-Cookie", "b=2")
+        return resp
+
+    @app.get("/.well-known/jwks.json")
+    def keys() -> Response:
+        return jsonify(jwks)
+
+    return app
+
+
+def parse(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    """SSE messages as ``{id, event, data}`` dicts, comments as ``{comment}``."""
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            message: dict[str, Any] = {}
+            for line in block.split("\n"):
+                if line.startswith(":"):
+                    message["comment"] = line[1:].strip()
+                    continue
+                name, _, value = line.partition(":")
+                message[name] = value[1:] if value.startswith(" ") else value
+            if "data" in message:
+                message["data"] = json.loads(message["data"])
+            yield message
