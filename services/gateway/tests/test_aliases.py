@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import Any
 
 import pytest
 from backdrop_common import events, taskstore
 
-from tests.conftest import start_running, succeed
-from tests.test_forward import stub_auth_app
+from tests.helpers import start_running, stub_auth_app, succeed
 
 
 @pytest.fixture
@@ -80,8 +80,31 @@ def test_seed_request_creates_a_task(api: Any) -> None:
     assert task["content_type"] == "application/octet-stream"
 
 
+def test_seed_request_without_size_streams_the_body(api: Any) -> None:
+    resp = api.post("/task/request", json={"task_type": "checksum", "filename": "a.txt"})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    doc = resp.get_json()
+    assert doc["upload"] is None  # no presigned form can pin an unknown length
+    assert doc["upload_url"].endswith(f"/task/upload/{doc['task_id']}")
+    assert doc["task"]["size"] is None
+    up = api.post(f"/task/upload/{doc['task_id']}", data=b"twelve bytes")
+    assert up.status_code == 202, up.get_data(as_text=True)
+    task = up.get_json()["task"]
+    assert task["status"] == "queued" and task["size"] == 12
+
+
+def test_seed_request_without_size_takes_a_form_upload(api: Any) -> None:
+    task_id = api.post("/task/request", json={"task_type": "checksum"}).get_json()["task_id"]
+    form = {"file": (io.BytesIO(b"form bytes"), "f.bin")}
+    up = api.post(f"/task/upload/{task_id}", data=form)
+    assert up.status_code == 202, up.get_data(as_text=True)
+    assert up.get_json()["task"]["size"] == len(b"form bytes")
+
+
 def test_seed_request_validation(api: Any) -> None:
-    assert api.post("/task/request", json={"task_type": "checksum"}).status_code == 400
+    for size in (-1, "3", 1.5):
+        body = {"task_type": "checksum", "size": size}
+        assert api.post("/task/request", json=body).status_code == 400, size
     bad = api.post("/task/request", json={"task_type": "nope", "size": 1})
     assert bad.status_code == 400 and "processor" in bad.get_json()["errors"]
     assert api.post("/task/request", json={"size": 1}).status_code == 400
@@ -125,8 +148,6 @@ def test_seed_upload_as_multipart_form(api: Any) -> None:
     data = b"form bytes"
     task_id = api.post("/task/request", json={"task_type": "checksum", "size": len(data)})
     task_id = task_id.get_json()["task_id"]
-    import io
-
     resp = api.post(f"/task/upload/{task_id}", data={"file": (io.BytesIO(data), "f.bin")})
     assert resp.status_code == 202, resp.get_data(as_text=True)
 

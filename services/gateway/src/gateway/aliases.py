@@ -1,10 +1,11 @@
 """Seed-compatible aliases (``/auth/login``, ``/task/...``): thin shims over the v1 API.
 
-``POST /task/request`` requires ``size``: the presigned POST policy pins the exact length
-and ``upload-complete`` (and the streamed upload) verify the stored size against the
-declared one, so a placeholder such as "the user's maximum" would make every upload fail
-verification. A clear 400 up front beats a task that can never succeed. ``filename`` and
-``content_type`` default to ``upload.bin`` and ``application/octet-stream``.
+The seed's client asks for a task without knowing the file's size: ``POST /task/request``
+without ``size`` creates a task whose size is unknown, answers ``upload: null`` (a presigned
+form must pin the length) and an ``upload_url`` (``POST /task/upload/<id>``) that streams the
+body, raw or as the multipart form field ``file``; the size is whatever arrives, up to the
+upload limit. With ``size`` a presigned form is offered too, as for ``POST /v1/tasks``.
+``filename`` and ``content_type`` default to ``upload.bin`` and ``application/octet-stream``.
 """
 
 from __future__ import annotations

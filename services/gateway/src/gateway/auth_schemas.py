@@ -114,7 +114,7 @@ class RolesSchema(Schema):
 
 
 class SeedTaskRequestSchema(StrictSchema):
-    """Body of the seed ``POST /task/request``; ``size`` is required (see aliases.py)."""
+    """Body of the seed ``POST /task/request``; without ``size`` the bytes are streamed."""
 
     task_type = fields.String(required=True, validate=validate.Length(min=1, max=100))
     params = fields.Dict(keys=fields.String(), load_default=dict)
@@ -123,7 +123,15 @@ class SeedTaskRequestSchema(StrictSchema):
         validate=[validate.Length(min=1, max=1024), safe_text],
         metadata={"pattern": PRINTABLE},
     )
-    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    size = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "Optional: without it, upload is null; POST the bytes to upload_url."
+        },
+    )
     content_type = fields.String(
         load_default="application/octet-stream", validate=validate.Regexp(CONTENT_TYPE_RE)
     )

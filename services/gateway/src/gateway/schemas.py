@@ -78,7 +78,14 @@ class TaskSchema(Schema):
     processor = fields.String(required=True)
     params = fields.Dict(required=True)
     filename = fields.String(required=True)
-    size = fields.Integer(required=True, metadata={"format": "int64"})
+    size = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={
+            "format": "int64",
+            "description": "null until the bytes arrive for a seed request that named no size",
+        },
+    )
     content_type = fields.String(required=True)
     sha256 = fields.String(required=True, allow_none=True)
     progress = fields.Nested(ProgressSchema, required=True)

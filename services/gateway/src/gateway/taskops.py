@@ -89,7 +89,7 @@ def create(
     settings = res.settings
     _check_json_safe(data["params"])
     params = validate_params(res.redis, data["processor"], data["params"])
-    if data["size"] > settings.max_upload_bytes:
+    if data["size"] is not None and data["size"] > settings.max_upload_bytes:
         raise PayloadTooLarge(
             f"The declared size exceeds your upload limit of {settings.max_upload_bytes} bytes."
         )
@@ -122,7 +122,8 @@ def create(
     if created:
         events.publish_status(res.redis, row)
     upload = None
-    if row["status"] == "awaiting_upload":
+    # A task of unknown size (a seed request) can only be streamed: no presigned form.
+    if row["status"] == "awaiting_upload" and row["size"] is not None:
         upload = clients.upload_instructions(row["id"], principal.token)
     if upload is not None:
         # The upload service knows the configured public URL; failing that, clients reach

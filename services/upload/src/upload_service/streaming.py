@@ -55,14 +55,20 @@ def _chunks(environ: dict[str, Any]) -> Iterator[bytes]:
 def _receive(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
     """Stream the body to the task's object, then verify and queue."""
     environ = request.environ
-    declared = int(row["size"])
-    limit = min(declared, res.settings.max_upload_bytes)
+    # No declared size (a seed request): the body itself says how long the file is, up to
+    # the upload limit; a raw body's Content-Length is checked before a byte is stored.
+    declared = row["size"]
+    limit = (
+        res.settings.max_upload_bytes
+        if declared is None
+        else min(declared, res.settings.max_upload_bytes)
+    )
     length = request.content_length
     is_form = request.mimetype == "multipart/form-data"
     if length is not None and not is_form:
         if length > limit:
             raise PayloadTooLarge(f"The body has {length} bytes; at most {limit} are accepted.")
-        if length < declared:
+        if declared is not None and length < declared:
             raise UploadInvalid(f"The body has {length} bytes but {declared} were declared.")
     # A key of this request's own: a concurrent upload of the same task, or a presigned form
     # still valid, can neither overwrite it nor lose its object to this one's failure.
@@ -72,7 +78,7 @@ def _receive(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
         for chunk in _chunks(environ):
             sink.write(chunk)
         g.body_consumed = True
-        if sink.size < declared:
+        if declared is not None and sink.size < declared:
             raise UploadInvalid(f"The body has {sink.size} bytes but {declared} were declared.")
         sha256 = sink.close()
     except BaseException:

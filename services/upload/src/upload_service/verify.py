@@ -88,13 +88,14 @@ def _snapshot(res: Resources, row: taskstore.TaskRow) -> str:
     return target
 
 
-def _check(res: Resources, row: taskstore.TaskRow, key: str, sha256: str | None) -> None:
-    """Raise ``UploadInvalid`` unless the object at ``key`` is what the task declared."""
+def _check(res: Resources, row: taskstore.TaskRow, key: str, sha256: str | None) -> int:
+    """Raise ``UploadInvalid`` unless the object at ``key`` is what the task declared;
+    returns its size (a size-less seed task declared none: any size up to the limit)."""
     meta = res.storage.head(key)
     if meta is None:
         raise UploadInvalid("No object has been uploaded for this task yet.")
-    size, declared = int(meta["ContentLength"]), int(row["size"])
-    if size != declared:
+    size, declared = int(meta["ContentLength"]), row["size"]
+    if declared is not None and size != int(declared):
         raise UploadInvalid(f"The object has {size} bytes but {declared} were declared.")
     stored_type, declared_type = str(meta.get("ContentType") or ""), str(row["content_type"])
     if _media_type(stored_type) != _media_type(declared_type):
@@ -109,6 +110,7 @@ def _check(res: Resources, row: taskstore.TaskRow, key: str, sha256: str | None)
             raise UploadInvalid(
                 f"The object's SHA-256 is {actual} but {row['sha256']} was declared."
             )
+    return size
 
 
 def verify_and_queue(
@@ -138,13 +140,13 @@ def verify_and_queue(
     else:
         key, sha256 = streamed
     try:
-        _check(res, row, key, sha256)
+        size = _check(res, row, key, sha256)
     except UploadInvalid:
         # The client may upload again; a streamed body removes only its own key (another
         # upload of the same task may be streaming, or already verified, beside it).
         _discard(res, key, *([] if streamed else [input_key]))
         raise
-    queued = taskstore.mark_queued(res.db, row["id"], object_key=key)
+    queued = taskstore.mark_queued(res.db, row["id"], object_key=key, size=size)
     if queued is None:  # a racing call (or the sweeper's expiry) moved it first
         _discard(res, key)
         current = taskstore.get_task(res.db, row["id"])

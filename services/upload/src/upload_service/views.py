@@ -40,6 +40,8 @@ def _multipart_upload_id(res: Resources, row: taskstore.TaskRow) -> str:
 def instructions(res: Resources, row: taskstore.TaskRow) -> dict[str, Any]:
     """The API ``upload`` object for an ``awaiting_upload`` task."""
     settings = res.settings
+    if row["size"] is None:  # a size-less seed task: only the streamed body can carry it
+        raise Conflict("A task without a declared size takes its bytes at its upload_url.")
     size = int(row["size"])
     if size > settings.max_upload_bytes:
         raise PayloadTooLarge(f"Uploads are limited to {settings.max_upload_bytes} bytes.")

@@ -28,7 +28,7 @@ def create_task(
     processor: str,
     params: Mapping[str, Any] | None,
     filename: str,
-    size: int,
+    size: int | None,
     content_type: str,
     sha256: str | None,
     idempotency_key: str | None,
@@ -38,7 +38,8 @@ def create_task(
 ) -> tuple[TaskRow, bool]:
     """Insert an ``awaiting_upload`` task; ``(existing, False)`` when the key was used before.
 
-    The caller compares ``request_hash`` of an existing task (mismatch → 422).
+    ``size`` None: not known yet (a seed client); ``mark_queued`` records it. The caller
+    compares ``request_hash`` of an existing task (mismatch → 422).
     """
     owner = as_uuid(owner_id)
     if owner is None:

@@ -90,7 +90,7 @@ def task_json(row: Mapping[str, Any], progress: Mapping[str, Any] | None = None)
         "processor": row["processor"],
         "params": row.get("params") or {},
         "filename": row["filename"],
-        "size": int(row["size"]),
+        "size": None if row["size"] is None else int(row["size"]),
         "content_type": row["content_type"],
         "sha256": row.get("sha256"),
         "progress": _progress(row, progress),

@@ -38,21 +38,24 @@ def mark_queued(
     *,
     multipart_upload_id: str | None = None,
     object_key: str | None = None,
+    size: int | None = None,
 ) -> TaskRow | None:
     """``awaiting_upload → queued`` (upload verified); the XADD is confirmed separately.
 
     ``object_key`` replaces the input key by the key of the verified copy, the bytes the
-    worker will process.
+    worker will process; ``size`` is recorded only when the task had none (a size-less
+    seed request).
     """
     return guarded_update(
         db,
         task_id,
         "status = 'queued', queued_at = now(), enqueued_at = NULL, next_attempt_at = NULL,"
         " multipart_upload_id = coalesce(%(u)s, multipart_upload_id),"
-        " object_key = coalesce(%(k)s, object_key)",
+        " object_key = coalesce(%(k)s, object_key), size = coalesce(size, %(size)s)",
         "status = 'awaiting_upload'",
         u=multipart_upload_id,
         k=object_key,
+        size=size,
     )
 
 
