@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from backdrop_common import redis_keys, streams, taskstore
 
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 @pytest.fixture
