@@ -28,10 +28,15 @@ MiB = 1024 * 1024
 # Small enough that a test file of a few parts goes multipart (8 MiB parts), as a large
 # file would in production (threshold 100 MiB there).
 MULTIPART_THRESHOLD = 5 * MiB
-FAST_ARGON2: dict[str, Any] = {
+AUTH: dict[str, Any] = {
+    # Cheap hashing, and every test registers users from 127.0.0.1.
     "argon2_time_cost": 1,
     "argon2_memory_cost": 8,
     "argon2_parallelism": 1,
+    "register_max_per_ip": 100_000,
+    "register_max_global_per_minute": 100_000,
+    # No grace for a reused refresh token: a client that spent one twice is caught at once.
+    "refresh_reuse_grace_s": 0,
 }
 
 
@@ -60,7 +65,7 @@ class Stack:
     def short_lived_auth(self, ttl_s: int) -> LiveServer:
         """Another auth server on the same database whose access tokens last ``ttl_s``
         (the gateway accepts them: both sign with the keys stored in the database)."""
-        settings = AuthSettings(**self._common(), **FAST_ARGON2, access_token_ttl=ttl_s)
+        settings = AuthSettings(**self._common(), **AUTH, access_token_ttl=ttl_s)
         server = LiveServer(create_auth(settings))
         self.servers.append(server)
         return server
@@ -85,7 +90,7 @@ def start(infra_env: dict[str, str], log_dir: Path) -> Stack:
     stack = Stack(gateway_url, "", env)
     common = stack._common()
     try:
-        auth = LiveServer(create_auth(AuthSettings(**common, **FAST_ARGON2)))
+        auth = LiveServer(create_auth(AuthSettings(**common, **AUTH)))
         stack.servers.append(auth)
         stack.auth_url = auth.url
         upload_settings = UploadSettings(
