@@ -93,7 +93,7 @@ def test_spec_admits_what_the_api_does(client: Any) -> None:
     assert "\\Z" not in json.dumps(spec)
     create = spec["components"]["schemas"]["TaskCreate"]["properties"]
     assert create["sha256"]["pattern"] == "^[0-9a-fA-F]{64}$"
-    assert create["filename"]["pattern"] == "^[^\\u0000-\\u001f\\u007f]+$"
+    assert create["filename"]["pattern"] == "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
     register = spec["components"]["schemas"]["Register"]["properties"]
     assert register["password"]["minLength"] == 8
     assert register["username"]["pattern"] == "^[A-Za-z0-9_.-]{3,32}$"

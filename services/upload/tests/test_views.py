@@ -27,6 +27,7 @@ from tests.helpers import Users
         b'{"part": [{"part_number": 1, "etag": "e"}]}',
         b'{"parts": null}',
         b'{"parts": [{"part_number": 1, "etag": "e", "size": 5}]}',
+        b'{"parts": [{"part_number": 1, "etag": "a"}, {"part_number": 1, "etag": "b"}]}',
     ],
 )
 def test_malformed_upload_complete_body_is_400(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from backdrop_common.auth_schemas import RegisterSchema
 from backdrop_common.body import load
 from backdrop_common.errors import BackdropError, ValidationFailed
 from backdrop_common.migrations import migrate as run_migrations
@@ -12,7 +13,6 @@ from backdrop_common.tokens import ROLES
 
 from auth_service import users
 from auth_service.context import MIGRATIONS, AuthContext, build_context
-from auth_service.schemas import RegisterSchema
 from auth_service.settings import AuthSettings
 
 

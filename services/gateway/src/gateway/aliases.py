@@ -14,11 +14,13 @@ import uuid
 from typing import Any
 
 import requests
+from backdrop_common.auth_schemas import LoginSchema
+from backdrop_common.body import json_body, load
 from backdrop_common.errors import Unavailable
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, url_for
 
-from gateway import auth_schemas, schemas, taskops
+from gateway import seed_schemas, taskops
 from gateway.apidoc import operation
 from gateway.deps import resources
 from gateway.forward import HOP_BY_HOP, outgoing_headers
@@ -31,12 +33,12 @@ _NOT_COPIED = HOP_BY_HOP | {"content-length", "content-encoding", "x-request-id"
 @operation(
     tag="seed aliases",
     auth=False,
-    body=auth_schemas.LoginSchema,
-    responses={200: auth_schemas.SeedTokenSchema, 400: None, 401: None, 429: None, 503: None},
+    body=LoginSchema,
+    responses={200: seed_schemas.SeedTokenSchema, 400: None, 401: None, 429: None, 503: None},
 )
 def seed_login() -> tuple[Response, int] | Response:
     """Seed alias of login: the v1 answer plus ``token`` (= ``access_token``)."""
-    body = taskops.json_body()
+    body = json_body()
     if isinstance(body, dict) and "identifier" not in body:
         # The seed sent username or email; v1 calls either one "identifier".
         ident = body.get("username") or body.get("email")
@@ -72,10 +74,10 @@ def seed_login() -> tuple[Response, int] | Response:
 @bp.post("/task/request")
 @operation(
     tag="seed aliases",
-    body=auth_schemas.SeedTaskRequestSchema,
+    body=seed_schemas.SeedTaskRequestSchema,
     responses={
-        201: auth_schemas.SeedTaskCreatedSchema,
-        200: auth_schemas.SeedTaskCreatedSchema,
+        201: seed_schemas.SeedTaskCreatedSchema,
+        200: seed_schemas.SeedTaskCreatedSchema,
         400: None,
         413: None,
         422: None,
@@ -87,7 +89,7 @@ def seed_login() -> tuple[Response, int] | Response:
 def seed_request() -> tuple[Response, int]:
     """Seed alias of task creation (``task_type`` = processor)."""
     key = taskops.idempotency_key()
-    data = schemas.load(auth_schemas.SeedTaskRequestSchema(), taskops.json_body())
+    data = load(seed_schemas.SeedTaskRequestSchema(), json_body())
     data["processor"] = data.pop("task_type")
     task, upload, created = taskops.create(current_principal(), data, key)
     upload_url = url_for("forward.seed_upload", task_id=task["id"], _external=True)
@@ -105,7 +107,7 @@ def seed_request() -> tuple[Response, int]:
 @operation(
     tag="seed aliases",
     path=("task_id",),
-    responses={202: auth_schemas.SeedCancelSchema, 404: None, 409: None},
+    responses={202: seed_schemas.SeedCancelSchema, 404: None, 409: None},
 )
 @require_auth()
 def seed_cancel(task_id: uuid.UUID) -> tuple[Response, int]:
@@ -122,7 +124,7 @@ def seed_cancel(task_id: uuid.UUID) -> tuple[Response, int]:
 
 @bp.get("/task/status/<uuid:task_id>")
 @operation(
-    tag="seed aliases", path=("task_id",), responses={200: auth_schemas.SeedStatusSchema, 404: None}
+    tag="seed aliases", path=("task_id",), responses={200: seed_schemas.SeedStatusSchema, 404: None}
 )
 @require_auth()
 def seed_status(task_id: uuid.UUID) -> Response:
@@ -142,7 +144,7 @@ def seed_status(task_id: uuid.UUID) -> Response:
 @operation(
     tag="seed aliases",
     path=("task_id",),
-    responses={200: auth_schemas.SeedResultSchema, 404: None, 409: None},
+    responses={200: seed_schemas.SeedResultSchema, 404: None, 409: None},
 )
 @require_auth()
 def seed_result(task_id: uuid.UUID) -> Response:

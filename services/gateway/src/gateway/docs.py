@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 from apispec import APISpec
+from backdrop_common import auth_schemas
 from flask import Blueprint, Response, current_app, jsonify, render_template_string
 
-from gateway import auth_schemas
 from gateway.apidoc import build_operation, build_spec, operation
 
 bp = Blueprint("docs", __name__)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import requests
+from backdrop_common import auth_schemas
 from backdrop_common.errors import (
     BackdropError,
     MethodNotAllowed,
@@ -26,10 +27,11 @@ from backdrop_common.errors import (
     ValidationFailed,
 )
 from backdrop_common.tokens import current_principal, require_auth
+from backdrop_common.upload_schemas import UploadCompleteSchema
 from flask import Blueprint, Response, g, request
 from prometheus_client import Counter
 
-from gateway import auth_schemas, schemas, taskops
+from gateway import schemas, taskops
 from gateway.apidoc import operation
 from gateway.deps import resources
 
@@ -239,7 +241,7 @@ def _to_upload(task_id: uuid.UUID) -> Response:
 @operation(
     tag="uploads",
     path=("task_id",),
-    body=schemas.UploadCompleteSchema,
+    body=UploadCompleteSchema,
     body_required=False,
     responses={
         202: schemas.TaskEnvelopeSchema,

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from backdrop_common import taskstore
-from marshmallow import Schema, ValidationError, fields, validate
+from backdrop_common.inputs import SafeString, StrictSchema
+from marshmallow import Schema, fields, validate
 
 # One definition of the states, the task store's; re-exported for the views.
 STATUSES, TERMINAL = taskstore.STATUSES, taskstore.TERMINAL
 
-# Control characters and lone surrogates: PostgreSQL text cannot hold NUL, and a lone
-# surrogate (valid in JSON as "\ud800") cannot be encoded to UTF-8 at all; both would
-# otherwise surface as a 500 from deep inside the driver.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-# What ``safe_text`` lets through, as a documented JSON Schema (ECMA-262) pattern.
-PRINTABLE = r"^[^\u0000-\u001f\u007f]+$"
 CONTENT_TYPE_RE = re.compile(
     r"^[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}([ \t]*;[ -~]{0,200})?\Z"
 )
-
-
-def safe_text(value: str) -> None:
-    """Reject strings holding control characters or lone surrogates."""
-    if _UNSAFE.search(value):
-        raise ValidationError("Control characters and invalid Unicode are not allowed.")
-
-
-class StrictSchema(Schema):
-    """Unknown fields are an error, so a typo (``sha_256``) is not silently ignored."""
 
 
 class TaskCreateSchema(StrictSchema):
@@ -37,11 +21,7 @@ class TaskCreateSchema(StrictSchema):
 
     processor = fields.String(required=True, validate=validate.Length(min=1, max=100))
     params = fields.Dict(keys=fields.String(), load_default=dict)
-    filename = fields.String(
-        required=True,
-        validate=[validate.Length(min=1, max=1024), safe_text],
-        metadata={"pattern": PRINTABLE},
-    )
+    filename = SafeString(required=True, validate=validate.Length(min=1, max=1024))
     size = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=0), metadata={"format": "int64"}
     )
@@ -175,19 +155,6 @@ class ResultSchema(Schema):
     artifacts = fields.List(fields.Nested(ArtifactSchema))
 
 
-class PartEtagSchema(Schema):
-    """A multipart part's ETag."""
-
-    part_number = fields.Integer(required=True)
-    etag = fields.String(required=True)
-
-
-class UploadCompleteSchema(Schema):
-    """Body of ``upload-complete`` (parts only for multipart uploads)."""
-
-    parts = fields.List(fields.Nested(PartEtagSchema))
-
-
 class ProcessorSchema(Schema):
     """A processor of the catalogue."""
 
@@ -211,17 +178,3 @@ class ProblemSchema(Schema):
     detail = fields.String(required=True)
     code = fields.String(required=True)
     errors = fields.Dict(metadata={"description": "Field → messages (validation errors)."})
-
-
-def load(schema: Schema, data: Any) -> dict[str, Any]:
-    """Validate ``data`` with ``schema``; raise the API's 400 with per-field errors."""
-    from backdrop_common.errors import ValidationFailed
-
-    if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object.", {"_schema": ["Not an object."]})
-    try:
-        loaded: dict[str, Any] = schema.load(data)
-    except ValidationError as exc:
-        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        raise ValidationFailed(errors=messages) from exc
-    return loaded

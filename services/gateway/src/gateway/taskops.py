@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from backdrop_common import body, events, taskstore
+from backdrop_common import events, taskstore
 from backdrop_common.errors import (
     IdempotencyMismatch,
     NotFound,
@@ -20,6 +20,7 @@ from backdrop_common.errors import (
     TaskNotSucceeded,
     ValidationFailed,
 )
+from backdrop_common.inputs import check_storable
 from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import Principal
 from flask import request, url_for
@@ -30,12 +31,6 @@ from gateway.params import validate_params
 
 log = logging.getLogger("gateway.tasks")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object: 415 unless sent as JSON, 400 when malformed."""
-    return body.json_body()
 
 
 def idempotency_key() -> str | None:
@@ -48,21 +43,6 @@ def idempotency_key() -> str | None:
             errors={"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]}
         )
     return key
-
-
-def _check_json_safe(value: Any, path: str = "_schema") -> None:
-    """NUL and lone surrogates cannot be stored in jsonb: refuse them in any param string."""
-    if isinstance(value, str):
-        if _UNSTORABLE.search(value):
-            message = ["NUL and invalid Unicode are not allowed."]
-            raise ValidationFailed(errors={"params": {path: message}})
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_json_safe(key, path)
-            _check_json_safe(item, key if path == "_schema" else f"{path}.{key}")
-    elif isinstance(value, list):
-        for item in value:
-            _check_json_safe(item, path)
 
 
 def owned(task_id: uuid.UUID | str, principal: Principal) -> taskstore.TaskRow:
@@ -87,7 +67,7 @@ def create(
     """Validate and create a task; returns ``(task, upload, created)``."""
     res = resources()
     settings = res.settings
-    _check_json_safe(data["params"])
+    check_storable(data["params"], "params")
     params = validate_params(res.redis, data["processor"], data["params"])
     if data["size"] is not None and data["size"] > settings.max_upload_bytes:
         raise PayloadTooLarge(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from backdrop_common import taskstore
+from backdrop_common.body import json_body, load
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
 
@@ -35,7 +36,7 @@ IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-2
 def create_task() -> tuple[Response, int]:
     """Create a task and get its upload instructions."""
     key = taskops.idempotency_key()
-    data = schemas.load(schemas.TaskCreateSchema(), taskops.json_body())
+    data = load(schemas.TaskCreateSchema(), json_body())
     task, upload, created = taskops.create(current_principal(), data, key)
     return jsonify(task=task, upload=upload), 201 if created else 200
 
@@ -49,7 +50,7 @@ def create_task() -> tuple[Response, int]:
 @require_auth()
 def list_tasks() -> Response:
     """List your tasks, newest first (cursor pagination)."""
-    query = schemas.load(schemas.TaskListQuerySchema(), taskops.query_args())
+    query = load(schemas.TaskListQuerySchema(), taskops.query_args())
     rows, next_cursor = taskstore.list_tasks(
         resources().db,
         current_principal().user_id,

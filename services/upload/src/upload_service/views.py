@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backdrop_common import taskstore
-from backdrop_common.body import parse_json
+from backdrop_common.body import load, parse_json
 from backdrop_common.errors import Conflict, PayloadTooLarge, ValidationFailed
 from backdrop_common.tokens import current_principal, require_auth
+from backdrop_common.upload_schemas import UploadCompleteSchema
 from flask import Blueprint, Response, jsonify, request
 
 from upload_service.resources import Resources, resources
@@ -80,38 +81,6 @@ def upload_instructions(task_id: str) -> Response:
     return jsonify(instructions(res, row))
 
 
-def _parts(body: Any) -> list[dict[str, Any]] | None:
-    """Validate ``{parts?: [{part_number, etag}]}``."""
-    if body is None:
-        return None
-    if not isinstance(body, dict):
-        raise ValidationFailed("The body must be a JSON object.")
-    # Unknown members are refused (as the gateway's documented schema says), so a typo
-    # such as "part" is not silently read as "no parts".
-    unknown = set(body) - {"parts"}
-    if unknown:
-        raise ValidationFailed(errors={name: ["Unknown field."] for name in sorted(unknown)})
-    if "parts" not in body:
-        return None
-    parts = body["parts"]
-    valid = isinstance(parts, list) and all(
-        isinstance(p, dict)
-        and set(p) == {"part_number", "etag"}
-        and isinstance(p.get("part_number"), int)
-        and not isinstance(p.get("part_number"), bool)
-        and 1 <= p["part_number"] <= 10_000
-        and isinstance(p.get("etag"), str)
-        and 0 < len(p["etag"]) <= 200
-        for p in parts
-    )
-    if not valid or len({p["part_number"] for p in parts}) != len(parts):
-        raise ValidationFailed(
-            "Invalid parts.",
-            {"parts": ["a list of {part_number: 1..10000, etag: string}, numbers unique"]},
-        )
-    return [{"part_number": p["part_number"], "etag": p["etag"]} for p in parts]
-
-
 @bp.post("/v1/tasks/<task_id>/upload-complete")
 @require_auth()
 def upload_complete(task_id: str) -> tuple[Response, int]:
@@ -123,5 +92,6 @@ def upload_complete(task_id: str) -> tuple[Response, int]:
     body = parse_json(raw, detail) if raw.strip() else None
     if body is None and raw.strip():  # a literal ``null``; no body at all is fine
         raise ValidationFailed("The body must be a JSON object.")
-    queued = verify_and_queue(res, row, parts=_parts(body))
+    parts = None if body is None else load(UploadCompleteSchema(), body).get("parts")
+    queued = verify_and_queue(res, row, parts=parts)
     return jsonify(task=taskstore.task_json(queued)), 202

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from backdrop_common.auth_schemas import RolesSchema, UserListQuerySchema
 from backdrop_common.body import json_body, load
 from backdrop_common.errors import Conflict, NotFound
 from backdrop_common.pagination import decode_cursor, encode_cursor
@@ -18,7 +19,6 @@ from flask import Blueprint, Response, jsonify, request
 
 from auth_service import revocation, sessions, users
 from auth_service.context import auth_context
-from auth_service.schemas import RolesSchema, UserListQuerySchema
 
 bp = Blueprint("admin_users", __name__, url_prefix="/v1/admin/users")
 log = logging.getLogger("auth.admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from backdrop_common.auth_schemas import LoginSchema, LogoutSchema, RefreshSchema
 from backdrop_common.body import json_body, load
 from backdrop_common.errors import Forbidden, Unauthorized
 from backdrop_common.tokens import current_principal, require_auth
@@ -13,7 +14,6 @@ from auth_service import revocation, sessions, users
 from auth_service.context import auth_context
 from auth_service.issuer import access_token, token_response
 from auth_service.ratelimit import Attempt
-from auth_service.schemas import LoginSchema, LogoutSchema, RefreshSchema
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/auth")
 log = logging.getLogger("auth.sessions")

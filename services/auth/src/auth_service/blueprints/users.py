@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from backdrop_common.auth_schemas import RegisterSchema
 from backdrop_common.body import json_body, load
 from backdrop_common.errors import Unauthorized
 from backdrop_common.tokens import current_principal, require_auth
@@ -11,7 +12,6 @@ from flask import Blueprint, Response, jsonify, request
 
 from auth_service import sessions, users
 from auth_service.context import auth_context
-from auth_service.schemas import RegisterSchema
 
 bp = Blueprint("users", __name__, url_prefix="/v1/auth")
 log = logging.getLogger("auth.users")

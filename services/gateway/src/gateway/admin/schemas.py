@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from backdrop_common.inputs import StrictSchema
 from marshmallow import Schema, fields, validate
 
-from gateway.schemas import STATUSES, StrictSchema, TaskSchema
+from gateway.schemas import STATUSES, TaskSchema
 
 _EMPTY_OK = {"empty_means_absent": True}
 MAX_BULK = 100

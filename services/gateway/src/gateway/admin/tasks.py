@@ -11,11 +11,11 @@ import uuid
 from typing import Any
 
 from backdrop_common import events, taskstore
+from backdrop_common.body import json_body, load
 from backdrop_common.errors import NotFound, TaskFinished
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
 
-from gateway import schemas as api_schemas
 from gateway import taskops
 from gateway.admin import schemas
 from gateway.apidoc import operation
@@ -46,7 +46,7 @@ def _page(rows: list[taskstore.TaskRow], next_cursor: str | None) -> Response:
 @require_auth("operator")
 def search() -> Response:
     """Every owner's tasks, newest first, filtered by status, processor, owner and time."""
-    query = api_schemas.load(schemas.AdminTaskQuerySchema(), taskops.query_args())
+    query = load(schemas.AdminTaskQuerySchema(), taskops.query_args())
     return _page(*taskstore.search_tasks(resources().db, **query))
 
 
@@ -72,7 +72,7 @@ def get_any_task(task_id: uuid.UUID) -> Response:
 @require_auth("operator")
 def dead_letters() -> Response:
     """Failed tasks, newest first, with their errors and attempts (retry or cancel them)."""
-    query = api_schemas.load(schemas.DeadLetterQuerySchema(), taskops.query_args())
+    query = load(schemas.DeadLetterQuerySchema(), taskops.query_args())
     return _page(*taskstore.search_tasks(resources().db, status="failed", **query))
 
 
@@ -102,7 +102,7 @@ def _cancel(task_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _bulk(action: Any, name: str) -> Response:
-    ids = api_schemas.load(schemas.BulkSchema(), taskops.json_body())["ids"]
+    ids = load(schemas.BulkSchema(), json_body())["ids"]
     results = [action(task_id) for task_id in dict.fromkeys(ids)]
     taskops.log.info(
         "operator %s", name, extra={"by": str(current_principal().user_id), "tasks": len(ids)}

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 
+from backdrop_common import auth_schemas
 from backdrop_common.tokens import require_auth
 from flask import Blueprint, Response, request
 
-from gateway import auth_schemas
 from gateway.apidoc import Response as ApiResponse
 from gateway.apidoc import operation
 from gateway.deps import resources
