@@ -54,6 +54,8 @@ PROFILES = {
 E2E_LIMITS = {
     "BACKDROP_REGISTER_MAX_PER_IP": "100000",
     "BACKDROP_REGISTER_MAX_GLOBAL_PER_MINUTE": "100000",
+    "BACKDROP_LIVE_STREAMS_PER_USER": "1000",
+    "BACKDROP_LIVE_STREAMS_PER_ADDRESS": "1000",
     # A replayed refresh token is only told from a parallel refresh after the grace window.
     "BACKDROP_REFRESH_REUSE_GRACE_S": "1",
 }

@@ -1,5 +1,5 @@
-"""Fixtures: a gateway app on real PostgreSQL/Redis/S3, tokens from the test issuer, and a
-stub upload service (the e2e suite runs the real chain)."""
+"""Fixtures: a gateway app on real PostgreSQL/Redis/S3, tokens from the test issuer, a
+stub upload service (the e2e suite runs the real chain), and the gateway under gunicorn."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from flask.testing import FlaskClient
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 
-from tests.helpers import Api
+from tests.helpers import Api, Gunicorns
 
 
 @dataclass
@@ -182,3 +183,20 @@ def db(settings: GatewaySettings) -> Iterator[Any]:
     database = Database(settings.database_url)
     yield database
     database.close()
+
+
+@pytest.fixture
+def start_gunicorn(settings: Any, tmp_path: Path) -> Iterator[Gunicorns]:
+    """Factory: ``start_gunicorn(**env)`` serves the gateway under gunicorn; see ``Gunicorns``."""
+    servers = Gunicorns(settings, tmp_path)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def gunicorn_gateway(start_gunicorn: Gunicorns) -> str:
+    """One gevent worker with room for many streams from one user (the stream caps have
+    their own test)."""
+    return start_gunicorn(
+        BACKDROP_LIVE_STREAMS_PER_USER="1000", BACKDROP_LIVE_STREAMS_PER_ADDRESS="1000"
+    )

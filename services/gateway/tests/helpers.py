@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+import requests
 from backdrop_common import taskstore
 from backdrop_testing.tokens import TokenMinter
 from flask import Flask, Response, jsonify, request
@@ -130,3 +138,69 @@ def parse(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
             if "data" in message:
                 message["data"] = json.loads(message["data"])
             yield message
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Gunicorns:
+    """Starts the gateway under gunicorn (one gevent worker) with extra environment; keeps
+    each server's log, readable with ``log(url)``."""
+
+    def __init__(self, settings: Any, tmp_path: Path) -> None:
+        self.settings = settings
+        self.tmp_path = tmp_path
+        self.procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+
+    def __call__(self, **extra: str) -> str:
+        """Start one server with ``extra`` environment; its base URL once it answers."""
+        port = _free_port()
+        run = self.tmp_path / str(port)
+        run.mkdir()
+        env = {
+            **os.environ,
+            "BACKDROP_ENV": "test",
+            "BACKDROP_DATABASE_URL": self.settings.database_url,
+            "BACKDROP_REDIS_URL": self.settings.redis_url,
+            "BACKDROP_S3_ENDPOINT_URL": self.settings.s3_endpoint_url,
+            "BACKDROP_AUTH_URL": self.settings.auth_url,
+            "BACKDROP_UPLOAD_URL": self.settings.upload_url,
+            "BACKDROP_SSE_KEEPALIVE_S": "1",
+            "BACKDROP_SSE_BLOCK_MS": "500",
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(run),
+            **extra,
+        }
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        log = run / "gunicorn.log"
+        proc = subprocess.Popen(
+            [str(gunicorn), "-c", "python:backdrop_common.gunicorn_conf", "gateway.wsgi:app"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+        )
+        url = f"http://127.0.0.1:{port}"
+        self.procs[url] = (proc, log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    return url
+            except requests.RequestException:
+                time.sleep(0.2)
+        pytest.fail("gunicorn did not start: " + log.read_text())
+
+    def log(self, url: str) -> str:
+        """What the server at ``url`` wrote to its log so far."""
+        return self.procs[url][1].read_text()
+
+    def stop(self) -> None:
+        """Stop every server (their logs are printed: pytest shows them on failure)."""
+        for proc, log in self.procs.values():
+            proc.terminate()
+            proc.wait(20)
+            print(log.read_text()[-20000:])

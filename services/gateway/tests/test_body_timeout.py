@@ -3,17 +3,13 @@ connection held until the upstream gives up (then a 503 and a traceback)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from backdrop_testing.infra import stalled_put
 
-from tests import test_gunicorn_gevent
-
 TIMEOUT_S = 2
-gunicorn_gateway = test_gunicorn_gevent.gunicorn_gateway  # the fixture, shared
 
 
 @pytest.fixture
@@ -25,8 +21,8 @@ def short_body_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_stalled_upload_body_gets_408(
     short_body_timeout: None,
     gunicorn_gateway: str,
+    start_gunicorn: Any,
     token_minter: Any,
-    tmp_path: Path,
 ) -> None:
     headers = {"Authorization": f"Bearer {token_minter.mint()}"}
     body = {"processor": "checksum", "filename": "a", "size": 1000, "content_type": "text/plain"}
@@ -38,4 +34,4 @@ def test_a_stalled_upload_body_gets_408(
     assert b"application/problem+json" in reply and b'"code": "request_timeout"' in reply
     assert took < TIMEOUT_S + 10
     assert requests.get(f"{gunicorn_gateway}/healthz", timeout=5).status_code == 200
-    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
+    assert "Traceback" not in start_gunicorn.log(gunicorn_gateway)

@@ -8,7 +8,7 @@ from typing import Any
 
 from backdrop_common import events, taskstore
 
-from tests.helpers import parse, start_running
+from tests.helpers import Api, parse, start_running
 
 
 def open_stream(api: Any, task_id: str, **headers: str) -> Any:
@@ -32,7 +32,7 @@ def test_headers_and_snapshot_of_a_finished_task(api: Any) -> None:
     api.post(f"/v1/tasks/{task['id']}/cancel")
     resp = open_stream(api, task["id"])
     assert resp.mimetype == "text/event-stream"
-    assert resp.headers["Cache-Control"] == "no-cache"
+    assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["X-Accel-Buffering"] == "no"
     messages = collect(resp)
     # A finished task: just its state, then the stream ends.
@@ -122,8 +122,8 @@ def test_fresh_connection_starts_after_the_latest_event(
 
 
 def test_keepalive_and_end_from_the_database(api: Any, db: Any) -> None:
-    # settings: keep-alive every 0.5 s; a terminal state that never reached the log still
-    # ends the stream (the row is the truth).
+    # settings: keep-alive every 0.5 s, row read every 1 s; a terminal state that never
+    # reached the log still ends the stream (the row is the truth).
     task = api.new_task()
     start_running(db, task["id"])
     resp = open_stream(api, task["id"])
@@ -142,12 +142,13 @@ def test_bad_last_event_id_is_400(api: Any) -> None:
     assert resp.status_code == 400
 
 
-def test_many_streams_at_once(api: Any, db: Any, redis_client: Any) -> None:
+def test_many_streams_at_once(make_app: Any, token_minter: Any, db: Any, redis_client: Any) -> None:
+    api = Api(make_app(live_streams_per_user=20).test_client(), token_minter)
     task = api.new_task()
     start_running(db, task["id"])
     results: list[list[str]] = []
     lock = threading.Lock()
-    ready = threading.Barrier(21)
+    ready = threading.Barrier(21, timeout=30)
 
     def watch() -> None:
         resp = open_stream(api, task["id"])

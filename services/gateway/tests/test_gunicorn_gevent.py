@@ -4,71 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from backdrop_common import events, taskstore
 
-from tests.helpers import parse, start_running
+from tests.helpers import Gunicorns, parse, start_running
 
 STREAMS = int(os.environ.get("GW_STREAMS", "150"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def gunicorn_gateway(settings: Any, tmp_path: Path) -> Iterator[str]:
-    """The gateway served by gunicorn with one gevent worker."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "BACKDROP_ENV": "test",
-        "BACKDROP_DATABASE_URL": settings.database_url,
-        "BACKDROP_REDIS_URL": settings.redis_url,
-        "BACKDROP_S3_ENDPOINT_URL": settings.s3_endpoint_url,
-        "BACKDROP_AUTH_URL": settings.auth_url,
-        "BACKDROP_UPLOAD_URL": settings.upload_url,
-        "BACKDROP_SSE_KEEPALIVE_S": "1",
-        "BACKDROP_SSE_BLOCK_MS": "500",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen(
-        [str(gunicorn), "-c", "python:backdrop_common.gunicorn_conf", "gateway.wsgi:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "gunicorn.log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        # Shown by pytest only when the test fails.
-        print((tmp_path / "gunicorn.log").read_text()[-20000:])
 
 
 def test_many_event_streams_in_one_gevent_worker(
@@ -113,3 +58,67 @@ def test_many_event_streams_in_one_gevent_worker(
     for t in threads:
         t.join(30)
     assert finals == ["succeeded"] * STREAMS
+
+
+def _raw_stream(base: str, path: str, token: str) -> tuple[socket.socket, str]:
+    """Open ``path`` on a raw socket (as the attack did) and return it with its head."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return sock, head.decode("latin-1")
+
+
+def test_one_user_cannot_take_the_gateway_offline(
+    start_gunicorn: Gunicorns, token_minter: Any
+) -> None:
+    # The attack: one account, thousands of raw-socket streams on a task awaiting upload;
+    # /healthz timed out for everyone and others got "database is busy" 503s. Here N x cap
+    # sockets from one user against a gateway with a 2-connection database pool.
+    cap, n = 5, 6
+    url = start_gunicorn(
+        BACKDROP_LIVE_STREAMS_PER_USER=str(cap),
+        BACKDROP_LIVE_STREAMS_PER_ADDRESS="100",
+        BACKDROP_DB_POOL_MAX="2",
+        BACKDROP_SSE_ROW_CHECK_S="1",
+    )
+    body = {"processor": "checksum", "filename": "a", "size": 3, "content_type": "text/plain"}
+    attacker = token_minter.mint()
+    created = requests.post(
+        f"{url}/v1/tasks", json=body, headers={"Authorization": f"Bearer {attacker}"}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    path = f"/v1/tasks/{created.json()['task']['id']}/events"
+    sockets = [_raw_stream(url, path, attacker) for _ in range(n * cap)]
+    try:
+        heads = [head for _, head in sockets]
+        assert sum(h.startswith("HTTP/1.1 200") for h in heads) == cap
+        refused = [h for h in heads if h.startswith("HTTP/1.1 429")]
+        assert len(refused) == (n - 1) * cap
+        assert all("application/problem+json" in h and "Retry-After:" in h for h in refused)
+        # With the held streams open (and their row checks running), everyone else is served.
+        for probe in ("/healthz", "/readyz"):
+            started = time.monotonic()
+            assert requests.get(f"{url}{probe}", timeout=10).status_code == 200
+            assert time.monotonic() - started < 3, probe
+        victim = {"Authorization": f"Bearer {token_minter.mint()}"}
+        for _ in range(5):
+            mine = requests.post(f"{url}/v1/tasks", json=body, headers=victim, timeout=10)
+            assert mine.status_code == 201, mine.text
+            task_id = mine.json()["task"]["id"]
+            assert requests.get(f"{url}/v1/tasks/{task_id}", headers=victim, timeout=10).ok
+        with requests.get(
+            f"{url}/v1/tasks/{task_id}/events", headers=victim, stream=True, timeout=10
+        ) as own:
+            assert own.status_code == 200
+            assert next(parse(own.iter_content(chunk_size=None)))["event"] == "status"
+    finally:
+        for sock, _ in sockets:
+            sock.close()

@@ -165,9 +165,18 @@ class RateLimited(BackdropError):
 
 
 class Unavailable(BackdropError):
-    """A dependency (database, Redis, storage, another service) is not reachable."""
+    """A dependency (database, Redis, storage, another service) is not reachable, or the
+    server is full; ``retry_after`` (seconds) is sent when known."""
 
     status, code, title = 503, "unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client when to come back, when we know."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
 
 
 _HTTP_MAP: dict[int, type[BackdropError]] = {

@@ -16,6 +16,7 @@ from gateway.admin import fleet as admin_fleet
 from gateway.admin import page as admin_page
 from gateway.admin import tasks as admin_tasks
 from gateway.admin import users as admin_users
+from gateway.livecap import LiveStreamCap
 from gateway.settings import GatewaySettings
 
 
@@ -26,6 +27,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     res = deps.init_app(app, settings)
     # The gateway owns task records, so it brings the schema up to date before serving.
     migrate_tasks(res.db)
+    app.extensions["live_streams"] = LiveStreamCap(res.redis, settings)
     app.extensions["token_verifier"] = TokenVerifier(
         JWKSKeyResolver(f"{settings.auth_url}/.well-known/jwks.json"),
         settings.jwt_issuer,

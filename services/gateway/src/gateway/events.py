@@ -34,11 +34,13 @@ from prometheus_client import Gauge
 from gateway import taskops
 from gateway.apidoc import operation
 from gateway.deps import Resources, resources
+from gateway.livecap import Lease, client_address, live_streams
 from gateway.schemas import TERMINAL
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger("gateway.events")
 _EVENT_ID = re.compile(r"^\d{1,20}(-\d{1,20})?\Z")
+_STREAM_ID_MAX = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit number
 SSE_STREAMS = Gauge(
     "backdrop_gateway_sse_streams", "Open event streams", multiprocess_mode="livesum"
 )
@@ -53,17 +55,24 @@ def _last_event_id() -> str | None:
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     if raw is None or raw == "":
         return None
-    if not _EVENT_ID.match(raw):
+    # 20 digits pass the pattern yet may overflow Redis, which then read nothing (a silent,
+    # empty 200 stream): refuse them like any other id that is not one of ours.
+    if not _EVENT_ID.match(raw) or any(int(p) > _STREAM_ID_MAX for p in raw.split("-")):
         raise ValidationFailed(errors={"Last-Event-ID": ["Not an event id of this stream."]})
     return raw
 
 
 def _stream(
-    res: Resources, task_id: uuid.UUID, doc: dict[str, Any], cursor: str, resumed: bool
+    res: Resources,
+    task_id: uuid.UUID,
+    doc: dict[str, Any],
+    cursor: str,
+    resumed: bool,
+    lease: Lease,
 ) -> Iterator[str]:
     settings = res.settings
     keepalive = settings.sse_keepalive_s
-    started = last_write = time.monotonic()
+    started = last_write = last_row_check = time.monotonic()
     SSE_STREAMS.inc()
     try:
         finished = doc["status"] in TERMINAL
@@ -87,6 +96,7 @@ def _stream(
                 yield sse(event_id, kind, data)
                 if kind == "status" and data.get("status") in TERMINAL:
                     return
+            lease.renew()
             if batch:
                 last_write = time.monotonic()
                 continue
@@ -97,8 +107,11 @@ def _stream(
             if time.monotonic() - last_write >= keepalive:
                 yield ": keep-alive\n\n"
                 last_write = time.monotonic()
+            if time.monotonic() - last_row_check >= settings.sse_row_check_s:
+                last_row_check = time.monotonic()
                 # The row is the truth: if a terminal event never reached the log (Redis
-                # hiccup), end with the row's state rather than waiting forever.
+                # hiccup), end with the row's state rather than waiting forever. Rarely, so
+                # that thousands of idle streams do not keep the database pool busy.
                 row = taskstore.get_task(res.db, task_id)
                 if row is not None and row["status"] in TERMINAL:
                     yield sse(cursor, "status", taskstore.task_json(row))
@@ -108,6 +121,7 @@ def _stream(
         log.warning("event stream of %s interrupted: %s", task_id, type(exc).__name__)
     finally:
         SSE_STREAMS.dec()
+        lease.release()
 
 
 @bp.get("/v1/tasks/<uuid:task_id>/events")
@@ -119,26 +133,37 @@ def _stream(
         200: ("text/event-stream", "status/progress events; data is the Task JSON"),
         400: None,
         404: None,
+        429: None,
         503: None,
     },
 )
 @require_auth()
 def task_events(task_id: uuid.UUID) -> Response:
-    """Watch a task live (Server-Sent Events, resumable with Last-Event-ID)."""
+    """Watch a task live (Server-Sent Events, resumable with Last-Event-ID); at most
+    ``live_streams_per_user`` at once per account (429 beyond)."""
     resume = _last_event_id()
     res = resources()
     principal = current_principal()
-    taskops.owned(task_id, principal)  # 404 for a stranger before anything else
-    # The newest id is read before the snapshot row: an event appended in between is then
-    # replayed after the snapshot (a harmless repeat) instead of being skipped.
+    # The cap first: a flood beyond it costs Redis only, never a database query.
+    lease = live_streams().acquire(principal.user_id, client_address())
     try:
-        latest = events.latest_event_id(res.redis, task_id) or "0"
-    except redis.RedisError as exc:
-        raise Unavailable("Live events are unavailable right now.") from exc
-    doc = taskops.task_doc(taskops.owned(task_id, principal))
+        taskops.owned(task_id, principal)  # 404 for a stranger before anything else
+        # The newest id is read before the snapshot row: an event appended in between is
+        # then replayed after the snapshot (a harmless repeat) instead of being skipped.
+        try:
+            latest = events.latest_event_id(res.redis, task_id) or "0"
+        except redis.RedisError as exc:
+            raise Unavailable("Live events are unavailable right now.") from exc
+        doc = taskops.task_doc(taskops.owned(task_id, principal))
+    except BaseException:
+        lease.release()
+        raise
     cursor = resume if resume is not None else latest
-    return Response(
-        _stream(res, task_id, doc, cursor, resumed=resume is not None),
+    resp = Response(
+        _stream(res, task_id, doc, cursor, resume is not None, lease),
         mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+    # A client gone before the first chunk never runs the generator's finally.
+    resp.call_on_close(lease.release)
+    return resp

@@ -31,7 +31,18 @@ class GatewaySettings(BaseServiceSettings):
     sse_max_duration_s: float = Field(default=1800.0, gt=0)
     """An event stream is closed after this long; clients resume with Last-Event-ID."""
     sse_max_streams: int = Field(default=1000, ge=1)
-    """Redis connections for event streams per process (one per open stream)."""
+    """Live streams per process (each holds one Redis connection); beyond it 503."""
+    sse_row_check_s: float = Field(default=60.0, gt=0)
+    """How often an idle stream reads its task row (in case a terminal event was lost)."""
+    live_streams_per_user: int = Field(default=10, ge=1)
+    """Live streams (SSE, WebSocket) one account may hold open at once; beyond it 429."""
+    live_streams_per_address: int = Field(default=50, ge=1)
+    """Live streams one client address may hold open at once (any account); beyond it 429."""
+    live_lease_s: float = Field(default=60.0, ge=5)
+    """A stream's place under the caps expires this long after its last renewal (so a
+    crashed gateway's streams do not count forever); open streams renew it."""
+    live_retry_after_s: int = Field(default=5, ge=1)
+    """``Retry-After`` sent with a live-stream cap's 429 or 503."""
     redis_pool_max: int = Field(default=200, ge=1)
     """Redis connections for everything else per process (requests wait for a free one)."""
     forward_connect_timeout_s: float = Field(default=3.0, gt=0)
