@@ -135,6 +135,7 @@ def settings(
         sse_keepalive_s=0.5,
         sse_block_ms=200,
         sse_max_duration_s=20,
+        sse_row_check_s=1.0,
         max_unfinished_tasks=20,
     )
 
