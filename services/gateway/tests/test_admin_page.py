@@ -27,3 +27,12 @@ def test_unknown_assets_are_404(client: Any) -> None:
     for name in ("index.html", "..%2fpage.py", "nope.js"):
         resp = client.get(f"/admin/assets/{name}")
         assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
+
+
+def test_spec_documents_each_asset_media_type(client: Any) -> None:
+    spec = client.get("/openapi.json").get_json()
+    answer = spec["paths"]["/admin/assets/{name}"]["get"]["responses"]["200"]["content"]
+    served = {
+        client.get(f"/admin/assets/{name}").mimetype for name in ("dashboard.js", "dashboard.css")
+    }
+    assert set(answer) == served == {"text/javascript", "text/css"}

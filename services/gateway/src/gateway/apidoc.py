@@ -34,7 +34,9 @@ ERROR_TEXT = {
     429: "Rate limited (see Retry-After)",
     503: "A dependency is unavailable",
 }
-Response = type[Schema] | tuple[str, str] | None  # schema, (media type, description) or empty
+# A schema, (media type or types, description), or empty. Several media types: one route
+# answers each of them (the dashboard's assets: a script or a style sheet).
+Response = type[Schema] | tuple[str | tuple[str, ...], str] | None
 
 
 def operation(
@@ -100,8 +102,11 @@ def _response(status: int, spec: Response) -> dict[str, Any]:
         return {"description": "No content" if status == 204 else "Success"}
     if isinstance(spec, tuple):
         media, description = spec
-        shape = "object" if media == "application/json" else "string"
-        return {"description": description, "content": _content(media, {"type": shape})}
+        content: dict[str, Any] = {}
+        for one in (media,) if isinstance(media, str) else media:
+            shape = "object" if one == "application/json" else "string"
+            content.update(_content(one, {"type": shape}))
+        return {"description": description, "content": content}
     return {"description": spec.__doc__ or "Success", "content": _content("application/json", spec)}
 
 

@@ -52,7 +52,10 @@ def dashboard() -> Response:
     tag="admin",
     auth=False,
     path=(("name", {"type": "string", "enum": sorted(ASSETS)}),),
-    responses={200: ("text/plain", "A script or style sheet of the dashboard"), 404: None},
+    responses={
+        200: (tuple(sorted(set(ASSETS.values()))), "A script or style sheet of the dashboard"),
+        404: None,
+    },
 )
 def asset(name: str) -> Response:
     """A static file of the dashboard."""
