@@ -33,7 +33,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger("backdrop.errors")
+log = logging.getLogger(__name__)
 
 
 class BackdropError(Exception):

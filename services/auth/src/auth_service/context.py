@@ -19,7 +19,7 @@ from auth_service.ratelimit import LoginThrottle, RegistrationLimiter
 from auth_service.settings import AuthSettings
 
 MIGRATIONS = "auth_service.migrations"
-log = logging.getLogger("auth.startup")
+log = logging.getLogger(__name__)
 
 
 @dataclass

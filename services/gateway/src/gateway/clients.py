@@ -12,7 +12,7 @@ from flask import g
 
 from gateway.deps import resources
 
-log = logging.getLogger("gateway.clients")
+log = logging.getLogger(__name__)
 
 
 def _post_retrying_once(

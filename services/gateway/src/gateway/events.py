@@ -38,7 +38,7 @@ from gateway.livecap import Lease, client_address, live_streams
 from gateway.schemas import TERMINAL
 
 bp = Blueprint("events", __name__)
-log = logging.getLogger("gateway.events")
+log = logging.getLogger(__name__)
 _EVENT_ID = re.compile(r"^\d{1,20}(-\d{1,20})?\Z")
 _STREAM_ID_MAX = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit number
 SSE_STREAMS = Gauge(

@@ -29,7 +29,7 @@ from gateway import clients
 from gateway.deps import resources
 from gateway.params import validate_params
 
-log = logging.getLogger("gateway.tasks")
+log = logging.getLogger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 
 

@@ -5,8 +5,6 @@ Run: ``gunicorn -c python:backdrop_common.gunicorn_conf 'upload_service.app:crea
 
 from __future__ import annotations
 
-import logging
-
 from backdrop_common import taskstore
 from backdrop_common.app import create_service_app
 from backdrop_common.health import Check, health_blueprint
@@ -15,8 +13,6 @@ from flask import Flask
 
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
-
-log = logging.getLogger("upload.app")
 
 
 def health_checks(res: Resources) -> dict[str, Check]:

@@ -20,7 +20,7 @@ from upload_service.sink import PartSink, body_stream, form_file_chunks, raw_chu
 from upload_service.verify import settled, verify_and_queue
 from upload_service.views import owned_task
 
-log = logging.getLogger("upload.streaming")
+log = logging.getLogger(__name__)
 bp = Blueprint("streaming", __name__)
 # Past this many unread bytes, an error reply closes the connection instead of letting the
 # server drain (read and discard) the rest of a possibly huge body.

@@ -24,7 +24,7 @@ from backdrop_common.storage import ObjectNotFound, verified_key
 
 from upload_service.resources import Resources
 
-log = logging.getLogger("upload.verify")
+log = logging.getLogger(__name__)
 SETTLED = frozenset({"queued", "running", "succeeded", "failed"})
 
 

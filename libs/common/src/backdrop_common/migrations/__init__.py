@@ -10,7 +10,7 @@ from psycopg2 import sql
 
 from backdrop_common.db import Database
 
-log = logging.getLogger("backdrop.migrations")
+log = logging.getLogger(__name__)
 
 
 def _files(package: str) -> list[tuple[int, str, str]]:

@@ -21,7 +21,7 @@ from auth_service import revocation, sessions, users
 from auth_service.context import auth_context
 
 bp = Blueprint("admin_users", __name__, url_prefix="/v1/admin/users")
-log = logging.getLogger("auth.admin")
+log = logging.getLogger(__name__)
 
 
 @bp.get("")

@@ -16,7 +16,7 @@ from auth_service.issuer import access_token, token_response
 from auth_service.ratelimit import Attempt
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/auth")
-log = logging.getLogger("auth.sessions")
+log = logging.getLogger(__name__)
 
 
 def _tokens(body: dict[str, object]) -> Response:

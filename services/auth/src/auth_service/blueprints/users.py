@@ -14,7 +14,7 @@ from auth_service import sessions, users
 from auth_service.context import auth_context
 
 bp = Blueprint("users", __name__, url_prefix="/v1/auth")
-log = logging.getLogger("auth.users")
+log = logging.getLogger(__name__)
 
 
 @bp.post("/register")
