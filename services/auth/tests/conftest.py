@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import redis
 from auth_service.app import create_app
-from auth_service.context import MIGRATIONS, AuthContext
+from auth_service.resources import MIGRATIONS, Resources
 from auth_service.settings import AuthSettings
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
+from backdrop_common.wiring import EXTENSION
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -73,7 +74,7 @@ def make_app(make_settings: Callable[..., AuthSettings], clean: Database) -> Ite
 
     yield make
     for app in apps:
-        app.extensions["auth"].close()
+        app.extensions[EXTENSION].close()
 
 
 @pytest.fixture
@@ -83,10 +84,10 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture
-def ctx(app: Flask) -> AuthContext:
-    """The app's collaborators (database, Redis, keys...)."""
-    context: AuthContext = app.extensions["auth"]
-    return context
+def ctx(app: Flask) -> Resources:
+    """The app's resources (database, Redis, keys...)."""
+    res: Resources = app.extensions[EXTENSION]
+    return res
 
 
 @pytest.fixture

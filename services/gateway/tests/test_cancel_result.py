@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 from backdrop_common import events, taskstore
+from backdrop_common.wiring import EXTENSION
 
 from tests.helpers import Api, start_running, succeed
 
@@ -26,7 +27,7 @@ def test_cancel_awaiting_upload_is_immediate(api: Any, redis_client: Any) -> Non
 
 
 def test_cancel_before_upload_withdraws_it(api: Any, app: Any) -> None:
-    storage = app.extensions["gateway"].storage
+    storage = app.extensions[EXTENSION].storage
     big = api.create(size=100 * 1024 * 1024).get_json()
     assert big["upload"]["method"] == "MULTIPART"
     small = api.create(size=5).get_json()

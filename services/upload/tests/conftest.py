@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 from backdrop_common import redis_keys, taskstore
+from backdrop_common.wiring import EXTENSION
 from backdrop_testing.tokens import TokenMinter
 from flask import Flask
 from flask.testing import FlaskClient
@@ -52,7 +53,7 @@ def app(settings: UploadSettings, redis_client: redis.Redis) -> Iterator[Flask]:
     """The upload app; its tasks are removed afterwards."""
     application = create_app(settings)
     yield application
-    res: Resources = application.extensions["upload"]
+    res: Resources = application.extensions[EXTENSION]
     with res.db.cursor() as cur:
         cur.execute("TRUNCATE tasks.tasks")
     res.close()
@@ -61,7 +62,7 @@ def app(settings: UploadSettings, redis_client: redis.Redis) -> Iterator[Flask]:
 @pytest.fixture
 def res(app: Flask) -> Resources:
     """The app's database, Redis and storage."""
-    resources: Resources = app.extensions["upload"]
+    resources: Resources = app.extensions[EXTENSION]
     return resources
 
 

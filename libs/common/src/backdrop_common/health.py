@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from flask import Blueprint, Response, jsonify
 
 from backdrop_common.metrics import render_metrics
 
-Check = Callable[[], None]
+Check = Callable[[], object]
+"""A readiness check: it passes unless it raises (or overruns its timeout)."""
 CHECK_TIMEOUT = 2.0
+
+
+class Pingable(Protocol):
+    """A dependency that can say it is up (``Database``, ``redis.Redis``, ``Storage``)."""
+
+    def ping(self) -> object:
+        """Raise when the dependency cannot be reached."""
+        ...
+
+
+def readiness_checks(**dependencies: Pingable) -> dict[str, Check]:
+    """``/readyz`` checks pinging each dependency under its name, for example
+    ``readiness_checks(postgres=db, redis=client, s3=storage)``."""
+    return {name: dependency.ping for name, dependency in dependencies.items()}
 
 
 def run_checks(checks: Mapping[str, Check], timeout: float = CHECK_TIMEOUT) -> dict[str, str]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from backdrop_common.app import create_service_app
-from backdrop_common.health import health_blueprint
+from backdrop_common.health import health_blueprint, readiness_checks
 from backdrop_common.tokens import TokenVerifier
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from auth_service import resources
 from auth_service.blueprints import admin_users, jwks, sessions, users
-from auth_service.context import Startup, build_context
 from auth_service.keys import LocalKeyResolver
+from auth_service.resources import Startup
 from auth_service.settings import AuthSettings
 
 
@@ -21,12 +22,11 @@ def create_app(settings: AuthSettings | None = None) -> Flask:
     if settings.proxy_hops > 0:
         # Only behind a known number of proxies may X-Forwarded-For be believed.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
-    ctx = build_context(settings)
-    app.extensions["auth"] = ctx
+    res = resources.init_app(app, settings)
     app.extensions["token_verifier"] = TokenVerifier(
-        LocalKeyResolver(ctx.keys), settings.jwt_issuer, settings.jwt_audience, ctx.redis
+        LocalKeyResolver(res.keys), settings.jwt_issuer, settings.jwt_audience, res.redis
     )
-    startup = Startup(ctx)
+    startup = Startup(res)
     startup.try_now()
 
     @app.before_request
@@ -35,13 +35,11 @@ def create_app(settings: AuthSettings | None = None) -> Flask:
             startup.ensure()
 
     def postgres() -> None:
-        startup.ensure()
-        ctx.db.ping()
+        startup.ensure()  # readiness includes the start-up work, not just a connection
+        res.db.ping()
 
-    def redis() -> None:
-        ctx.redis.ping()
-
-    app.register_blueprint(health_blueprint({"postgres": postgres, "redis": redis}))
+    checks = {"postgres": postgres, **readiness_checks(redis=res.redis)}
+    app.register_blueprint(health_blueprint(checks))
     for module in (users, sessions, jwks, admin_users):
         app.register_blueprint(module.bp)
     return app

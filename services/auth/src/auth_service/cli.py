@@ -12,14 +12,14 @@ from backdrop_common.migrations import migrate as run_migrations
 from backdrop_common.tokens import ROLES
 
 from auth_service import users
-from auth_service.context import MIGRATIONS, AuthContext, build_context
+from auth_service.resources import MIGRATIONS, Resources
 from auth_service.settings import AuthSettings
 
 
-def _context(ctx: click.Context) -> AuthContext:
+def _resources(ctx: click.Context) -> Resources:
     # Tests pass settings as ``obj``; otherwise they come from BACKDROP_* variables.
     settings = ctx.obj if isinstance(ctx.obj, AuthSettings) else AuthSettings()
-    auth = build_context(settings)
+    auth = Resources.from_settings(settings)
     ctx.call_on_close(auth.close)
     run_migrations(auth.db, "auth", MIGRATIONS)
     return auth
@@ -34,7 +34,7 @@ def cli() -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply the auth schema's migrations and make sure a signing key exists."""
-    auth = _context(ctx)
+    auth = _resources(ctx)
     kid = auth.keys.ensure_active()
     click.echo(f"auth schema up to date; active signing key {kid}")
 
@@ -43,7 +43,7 @@ def migrate(ctx: click.Context) -> None:
 @click.pass_context
 def rotate_key(ctx: click.Context) -> None:
     """Make a new active signing key; older keys stay published until their tokens expire."""
-    auth = _context(ctx)
+    auth = _resources(ctx)
     kid = auth.keys.rotate()
     click.echo(f"new active signing key {kid}")
 
@@ -78,7 +78,7 @@ def create_admin(
             f"{k}: {' '.join(map(str, v))}" for k, v in exc.extra["errors"].items()
         )
         raise click.ClickException(f"invalid input: {problems}") from exc
-    auth = _context(ctx)
+    auth = _resources(ctx)
     try:
         row = users.create_user(
             auth.db,

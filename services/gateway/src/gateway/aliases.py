@@ -22,8 +22,8 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from gateway import seed_schemas, taskops
 from gateway.apidoc import operation
-from gateway.deps import resources
 from gateway.forward import HOP_BY_HOP, outgoing_headers
+from gateway.resources import resources
 
 bp = Blueprint("aliases", __name__)
 _NOT_COPIED = HOP_BY_HOP | {"content-length", "content-encoding", "x-request-id"}

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backdrop_common.app import create_service_app
-from backdrop_common.health import health_blueprint
+from backdrop_common.health import health_blueprint, readiness_checks
 from backdrop_common.taskstore import migrate_tasks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
 from flask import Flask
-from redis import Redis
 
-from gateway import aliases, clients, deps, docs, events, forward, processors, tasks
+from gateway import aliases, clients, docs, events, forward, processors, resources, tasks
 from gateway.admin import fleet as admin_fleet
 from gateway.admin import page as admin_page
 from gateway.admin import tasks as admin_tasks
@@ -24,7 +23,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     """Build the gateway: resources, token verification, the tasks schema, every route."""
     settings = settings or GatewaySettings()
     app = create_service_app("gateway", settings)
-    res = deps.init_app(app, settings)
+    res = resources.init_app(app, settings)
     # The gateway owns task records, so it brings the schema up to date before serving.
     migrate_tasks(res.db)
     app.extensions["live_streams"] = LiveStreamCap(res.redis, settings)
@@ -38,20 +37,12 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
         app.register_blueprint(module.bp)
     for module in (admin_fleet, admin_tasks, admin_users, admin_page):
         app.register_blueprint(module.bp)
-    checks: dict[str, Callable[[], None]] = {
-        "postgres": res.db.ping,
-        "redis": lambda: _ping(res.redis),
-        # What the gateway needs from auth is its key set (every token check uses it).
-        "auth": _probe(app, f"{settings.auth_url}/.well-known/jwks.json"),
-        "upload": _probe(app, f"{settings.upload_url}/healthz"),
-    }
+    checks = readiness_checks(postgres=res.db, redis=res.redis)
+    # What the gateway needs from auth is its key set (every token check uses it).
+    checks["auth"] = _probe(app, f"{settings.auth_url}/.well-known/jwks.json")
+    checks["upload"] = _probe(app, f"{settings.upload_url}/healthz")
     app.register_blueprint(health_blueprint(checks))
     return app
-
-
-def _ping(client: Redis) -> None:
-    """Readiness check of Redis."""
-    client.ping()
 
 
 def _probe(app: Flask, url: str) -> Callable[[], None]:

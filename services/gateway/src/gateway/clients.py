@@ -10,7 +10,7 @@ import requests
 from backdrop_common.errors import Unavailable
 from flask import g
 
-from gateway.deps import resources
+from gateway.resources import resources
 
 log = logging.getLogger(__name__)
 

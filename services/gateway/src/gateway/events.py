@@ -33,8 +33,8 @@ from prometheus_client import Gauge
 
 from gateway import taskops
 from gateway.apidoc import operation
-from gateway.deps import Resources, resources
 from gateway.livecap import Lease, client_address, live_streams
+from gateway.resources import Resources, resources
 from gateway.schemas import TERMINAL
 
 bp = Blueprint("events", __name__)

@@ -33,7 +33,7 @@ from prometheus_client import Counter
 
 from gateway import schemas, taskops
 from gateway.apidoc import operation
-from gateway.deps import resources
+from gateway.resources import resources
 
 bp = Blueprint("forward", __name__)
 CHUNK = 64 * 1024

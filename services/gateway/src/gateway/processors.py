@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify
 
 from gateway import schemas
 from gateway.apidoc import operation
-from gateway.deps import resources
+from gateway.resources import resources
 
 bp = Blueprint("processors", __name__)
 

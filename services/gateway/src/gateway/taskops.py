@@ -26,8 +26,8 @@ from backdrop_common.tokens import Principal
 from flask import request, url_for
 
 from gateway import clients
-from gateway.deps import resources
 from gateway.params import validate_params
+from gateway.resources import resources
 
 log = logging.getLogger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")

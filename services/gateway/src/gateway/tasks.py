@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify
 
 from gateway import schemas, taskops
 from gateway.apidoc import operation
-from gateway.deps import resources
+from gateway.resources import resources
 
 bp = Blueprint("tasks", __name__)
 IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-255 chars)."),)

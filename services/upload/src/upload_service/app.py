@@ -7,21 +7,13 @@ from __future__ import annotations
 
 from backdrop_common import taskstore
 from backdrop_common.app import create_service_app
-from backdrop_common.health import Check, health_blueprint
+from backdrop_common.health import health_blueprint, readiness_checks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
 from flask import Flask
 
+from upload_service import resources
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
-
-
-def health_checks(res: Resources) -> dict[str, Check]:
-    """The dependencies ``/readyz`` checks."""
-
-    def redis_ping() -> None:
-        res.redis.ping()
-
-    return {"postgres": res.db.ping, "redis": redis_ping, "s3": res.storage.ping}
 
 
 def prepare(res: Resources) -> None:
@@ -36,9 +28,8 @@ def create_app(settings: UploadSettings | None = None) -> Flask:
     """Build the upload service app (``settings`` default: from the environment)."""
     settings = settings or UploadSettings()
     app = create_service_app("upload", settings)
-    res = Resources.from_settings(settings)
+    res = resources.init_app(app, settings)
     prepare(res)
-    app.extensions["upload"] = res
     app.extensions["token_verifier"] = TokenVerifier(
         JWKSKeyResolver(f"{settings.auth_url.rstrip('/')}/.well-known/jwks.json"),
         settings.jwt_issuer,
@@ -50,5 +41,6 @@ def create_app(settings: UploadSettings | None = None) -> Flask:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(streaming.bp)
-    app.register_blueprint(health_blueprint(health_checks(res)))
+    checks = readiness_checks(postgres=res.db, redis=res.redis, s3=res.storage)
+    app.register_blueprint(health_blueprint(checks))
     return app

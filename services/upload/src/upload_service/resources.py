@@ -1,4 +1,5 @@
-"""The upload service's shared clients (database, Redis, storage), bound once per app."""
+"""The upload service's resources (database, Redis, storage), one set per app
+(``backdrop_common.wiring``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import redis
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.storage import Storage
-from flask import current_app
+from backdrop_common.wiring import current, register
+from flask import Flask
 
 from upload_service.settings import UploadSettings
 
@@ -38,7 +40,11 @@ class Resources:
         self.redis.close()
 
 
+def init_app(app: Flask, settings: UploadSettings) -> Resources:
+    """Create the resources for ``app`` and register them."""
+    return register(app, Resources.from_settings(settings))
+
+
 def resources() -> Resources:
     """The resources of the current app."""
-    res: Resources = current_app.extensions["upload"]
-    return res
+    return current(Resources)

@@ -18,7 +18,7 @@ from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
 from auth_service import revocation, sessions, users
-from auth_service.context import auth_context
+from auth_service.resources import resources
 
 bp = Blueprint("admin_users", __name__, url_prefix="/v1/admin/users")
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def list_users() -> Response:
     """Every account, newest first (cursor pagination)."""
     query = load(UserListQuerySchema(), request.args.to_dict())
     after = decode_cursor(query["cursor"]) if query["cursor"] else None
-    rows = users.list_users(auth_context().db, limit=query["limit"] + 1, after=after)
+    rows = users.list_users(resources().db, limit=query["limit"] + 1, after=after)
     next_cursor = None
     if len(rows) > query["limit"]:
         rows = rows[: query["limit"]]
@@ -42,7 +42,7 @@ def list_users() -> Response:
 @require_auth("admin")
 def get_user(user_id: uuid.UUID) -> Response:
     """One account."""
-    row = users.get_user(auth_context().db, user_id)
+    row = users.get_user(resources().db, user_id)
     if row is None:
         raise NotFound("No such user.")
     return jsonify(users.user_json(row))
@@ -55,7 +55,7 @@ def _not_self(user_id: uuid.UUID, action: str) -> None:
 
 
 def _revoke_sessions(user_id: uuid.UUID, reason: str) -> None:
-    ctx = auth_context()
+    ctx = resources()
     sids = sessions.revoke_all(ctx.db, user_id, reason)
     if sids:
         revocation.revoke(ctx.redis, ctx.settings.access_token_ttl, sids=tuple(sids))
@@ -67,7 +67,7 @@ def _revoke_sessions(user_id: uuid.UUID, reason: str) -> None:
 def disable_user(user_id: uuid.UUID) -> Response:
     """Disable an account: it cannot sign in, and its tokens stop working at once."""
     _not_self(user_id, "disable")
-    row = users.set_disabled(auth_context().db, user_id, True)
+    row = users.set_disabled(resources().db, user_id, True)
     if row is None:
         raise NotFound("No such user.")
     _revoke_sessions(user_id, "disabled")
@@ -78,7 +78,7 @@ def disable_user(user_id: uuid.UUID) -> Response:
 @require_auth("admin")
 def enable_user(user_id: uuid.UUID) -> Response:
     """Enable a disabled account (it signs in again; old sessions stay revoked)."""
-    row = users.set_disabled(auth_context().db, user_id, False)
+    row = users.set_disabled(resources().db, user_id, False)
     if row is None:
         raise NotFound("No such user.")
     return jsonify(users.user_json(row))
@@ -91,7 +91,7 @@ def set_roles(user_id: uuid.UUID) -> Response:
     data = load(RolesSchema(), json_body())
     if "admin" not in data["roles"]:
         _not_self(user_id, "take the admin role from")
-    changed = users.set_roles(auth_context().db, user_id, data["roles"])
+    changed = users.set_roles(resources().db, user_id, data["roles"])
     if changed is None:
         raise NotFound("No such user.")
     row, removed = changed

@@ -11,9 +11,9 @@ from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
 from auth_service import revocation, sessions, users
-from auth_service.context import auth_context
 from auth_service.issuer import access_token, token_response
 from auth_service.ratelimit import Attempt
+from auth_service.resources import resources
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/auth")
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def _tokens(body: dict[str, object]) -> Response:
 def login() -> Response:
     """Exchange an identifier (email or username) and password for a token pair."""
     data = load(LoginSchema(), json_body())
-    ctx = auth_context()
+    ctx = resources()
     ip = request.remote_addr or "unknown"
     identifier = data["identifier"]
     user = users.find_for_login(ctx.db, identifier)
@@ -70,7 +70,7 @@ def login() -> Response:
 def refresh() -> Response:
     """Rotate a refresh token; a reused one revokes its whole session (401)."""
     data = load(RefreshSchema(), json_body())
-    ctx = auth_context()
+    ctx = resources()
     settings = ctx.settings
     rotation = sessions.rotate(
         ctx.db,
@@ -100,7 +100,7 @@ def refresh() -> Response:
 def logout() -> tuple[str, int]:
     """Revoke the caller's session (and the session of ``refresh_token`` if it is theirs)."""
     data = load(LogoutSchema(), json_body(allow_empty=True))
-    ctx = auth_context()
+    ctx = resources()
     principal = current_principal()
     sids = [principal.sid]
     if data["refresh_token"]:

@@ -11,7 +11,7 @@ from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
 from auth_service import sessions, users
-from auth_service.context import auth_context
+from auth_service.resources import resources
 
 bp = Blueprint("users", __name__, url_prefix="/v1/auth")
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def register() -> tuple[Response, int]:
     registration cannot be used to learn who has an account.
     """
     data = load(RegisterSchema(), json_body())
-    ctx = auth_context()
+    ctx = resources()
     ctx.registrations.hit(request.remote_addr or "unknown")
     # Hashed before the insert either way, so a taken email costs the same time.
     password_hash = ctx.passwords.hash(data["password"])
@@ -49,7 +49,7 @@ def register() -> tuple[Response, int]:
 def me() -> Response:
     """The calling user."""
     principal = current_principal()
-    ctx = auth_context()
+    ctx = resources()
     # Redis revocation marks already cover this; the DB check also survives a Redis flush.
     row = users.get_user(ctx.db, principal.user_id)
     if row is None or row["disabled_at"] or not sessions.is_active(ctx.db, principal.sid):

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, jsonify
 from gateway import taskops
 from gateway.admin import schemas
 from gateway.apidoc import operation
-from gateway.deps import resources
+from gateway.resources import resources
 
 bp = Blueprint("admin_tasks", __name__)
 

@@ -14,8 +14,8 @@ from flask import Blueprint, Response, request
 
 from gateway.apidoc import Response as ApiResponse
 from gateway.apidoc import operation
-from gateway.deps import resources
 from gateway.forward import forward
+from gateway.resources import resources
 
 bp = Blueprint("admin_users", __name__)
 USER = ("user_id",)

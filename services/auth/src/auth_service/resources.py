@@ -1,4 +1,5 @@
-"""The service's collaborators, built once per app (or CLI run), and its start-up work."""
+"""The auth service's resources, one set per app or CLI run (``backdrop_common.wiring``),
+and its start-up work."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from backdrop_common.db import Database
 from backdrop_common.errors import Unavailable
 from backdrop_common.migrations import migrate
 from backdrop_common.redis_client import redis_from_url
-from flask import current_app
+from backdrop_common.wiring import current, register
+from flask import Flask
 
 from auth_service.keys import KeyStore
 from auth_service.passwords import Passwords
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class AuthContext:
+class Resources:
     """Everything a view needs: settings, database, Redis, keys, hasher, the limits."""
 
     settings: AuthSettings
@@ -40,41 +42,43 @@ class AuthContext:
         self.redis.close()
         self.registrations.close()
 
-
-def build_context(settings: AuthSettings) -> AuthContext:
-    """Create the collaborators for ``settings`` (nothing connects yet)."""
-    db = Database(
-        settings.database_url, maxconn=settings.db_pool_max, keep_idle=settings.db_pool_idle
-    )
-    client = redis_from_url(settings.redis_url)
-    return AuthContext(
-        settings=settings,
-        db=db,
-        redis=client,
-        keys=KeyStore(db, settings.secret_key, settings.access_token_ttl),
-        passwords=Passwords(
-            settings.argon2_time_cost,
-            settings.argon2_memory_cost,
-            settings.argon2_parallelism,
-            max_concurrent=settings.argon2_max_concurrent,
-            max_hashes=settings.argon2_max_concurrent_hashes,
-        ),
-        throttle=LoginThrottle(client, settings),
-        registrations=RegistrationLimiter(settings),
-    )
+    @classmethod
+    def from_settings(cls, settings: AuthSettings) -> Resources:
+        """Create the collaborators for ``settings`` (nothing connects yet)."""
+        db = Database.from_settings(settings)
+        client = redis_from_url(settings.redis_url)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=client,
+            keys=KeyStore(db, settings.secret_key, settings.access_token_ttl),
+            passwords=Passwords(
+                settings.argon2_time_cost,
+                settings.argon2_memory_cost,
+                settings.argon2_parallelism,
+                max_concurrent=settings.argon2_max_concurrent,
+                max_hashes=settings.argon2_max_concurrent_hashes,
+            ),
+            throttle=LoginThrottle(client, settings),
+            registrations=RegistrationLimiter(settings),
+        )
 
 
-def auth_context() -> AuthContext:
-    """The context of the current app."""
-    ctx: AuthContext = current_app.extensions["auth"]
-    return ctx
+def init_app(app: Flask, settings: AuthSettings) -> Resources:
+    """Create the resources for ``app`` and register them."""
+    return register(app, Resources.from_settings(settings))
+
+
+def resources() -> Resources:
+    """The resources of the current app."""
+    return current(Resources)
 
 
 class Startup:
     """Migrations plus an active signing key, done once; retried while the DB is down."""
 
-    def __init__(self, ctx: AuthContext) -> None:
-        self.ctx = ctx
+    def __init__(self, res: Resources) -> None:
+        self.res = res
         self.done = False
         self._lock = threading.Lock()
 
@@ -84,10 +88,10 @@ class Startup:
             return
         with self._lock:
             if not self.done:
-                applied = migrate(self.ctx.db, "auth", MIGRATIONS)
+                applied = migrate(self.res.db, "auth", MIGRATIONS)
                 if applied:
                     log.info("applied migrations: %s", ", ".join(applied))
-                self.ctx.keys.ensure_active()
+                self.res.keys.ensure_active()
                 self.done = True
 
     def try_now(self) -> None:

@@ -1,4 +1,5 @@
-"""The gateway's shared resources (database, Redis, storage, HTTP session), bound per app."""
+"""The gateway's resources (database, Redis, storage, HTTP session), one set per app
+(``backdrop_common.wiring``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import requests
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
-from flask import Flask, current_app
+from backdrop_common.wiring import current, register
+from flask import Flask
 from redis import Redis
 from requests.adapters import HTTPAdapter
 
@@ -17,7 +19,7 @@ from gateway.settings import GatewaySettings
 
 @dataclass
 class Resources:
-    """What views need; built once in ``create_app`` and kept in ``app.extensions``."""
+    """What views need; built once by ``init_app`` and kept in ``app.extensions``."""
 
     settings: GatewaySettings
     db: Database
@@ -67,11 +69,9 @@ def init_app(app: Flask, settings: GatewaySettings) -> Resources:
         ),
         http=_session(),
     )
-    app.extensions["gateway"] = res
-    return res
+    return register(app, res)
 
 
 def resources() -> Resources:
     """The resources of the current app."""
-    res: Resources = current_app.extensions["gateway"]
-    return res
+    return current(Resources)
