@@ -26,8 +26,8 @@ def test_replay_after_an_id(redis_client: redis.Redis) -> None:
     assert [e[0] for e in after_first] == ids[1:]
     assert events.read_events(redis_client, task, ids[-1], 0) == []
     assert [e[0] for e in events.read_events(redis_client, task, "not-an-id", 0)] == ids
-    assert events.latest_event_id(redis_client, task) == ids[-1]
-    assert events.latest_event_id(redis_client, uuid.uuid4()) is None
+    assert events.latest_event_id(redis_client, redis_keys.events_key(task)) == ids[-1]
+    assert events.latest_event_id(redis_client, redis_keys.events_key(uuid.uuid4())) is None
 
 
 def test_blocking_read_wakes_on_append(redis_url: str, redis_client: redis.Redis) -> None:
@@ -63,9 +63,10 @@ def test_log_is_capped_and_expires_after_terminal(redis_client: redis.Redis) -> 
     assert 0 < redis_client.ttl(key) <= events.TERMINAL_TTL_S
 
 
-def _row(task: uuid.UUID) -> dict[str, object]:
+def _row(task: uuid.UUID, owner: uuid.UUID | None = None) -> dict[str, object]:
     return {
         "id": task,
+        "owner_id": owner or uuid.uuid4(),
         "status": "queued",
         "processor": "checksum",
         "filename": "a.txt",
@@ -80,6 +81,19 @@ def test_publish_status_appends_the_task_document(redis_client: redis.Redis) -> 
     entry = events.publish_status(redis_client, row)
     [(got_id, kind, doc)] = events.read_events(redis_client, task, None, 0)
     assert (got_id, kind, doc["id"], doc["status"]) == (entry, "status", str(task), "queued")
+
+
+def test_the_owner_log_gets_the_same_events(redis_client: redis.Redis) -> None:
+    owner, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    events.publish_status(redis_client, _row(first, owner))
+    events.publish_status(redis_client, _row(second, owner))
+    events.publish_status(redis_client, _row(uuid.uuid4()))  # someone else's
+    key = redis_keys.user_events_key(owner)
+    got = events.read_log(redis_client, key, None, 0)
+    assert [doc["id"] for _, _, doc in got] == [str(first), str(second)]
+    assert events.latest_event_id(redis_client, key) == got[-1][0]
+    assert events.read_log(redis_client, key, got[0][0], 0) == got[1:]
+    assert 0 < redis_client.ttl(key) <= events.OPEN_TTL_S
 
 
 def test_publish_status_survives_a_dead_redis(redis_client: redis.Redis) -> None:

@@ -9,15 +9,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from backdrop_common import taskstore
+from backdrop_common import events, taskstore
 from backdrop_testing.tokens import TokenMinter
 from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
@@ -204,3 +205,40 @@ class Gunicorns:
             proc.terminate()
             proc.wait(20)
             print(log.read_text()[-20000:])
+
+
+def many_watchers(
+    base: str, token: str, db: Any, redis: Any, count: int, watch: Callable[[str, Any], str]
+) -> list[str]:
+    """Create a running task on the gateway at ``base`` and start ``count`` threads running
+    ``watch(task_id, opened)``: each calls ``opened.wait()`` once it saw the running state
+    and returns the last status it saw. With all of them parked, the worker must still
+    answer a request at once; then the task succeeds. Returns what the watchers saw last."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"processor": "checksum", "filename": "a", "size": 3, "content_type": "text/plain"}
+    created = requests.post(f"{base}/v1/tasks", json=body, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    task_id = created.json()["task"]["id"]
+    start_running(db, task_id)
+    opened = threading.Barrier(count + 1, timeout=60)
+    finals: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        last = watch(task_id, opened)
+        with lock:
+            finals.append(last)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
+    for t in threads:
+        t.start()
+    opened.wait()
+    # With every stream parked in XREAD, the same single worker still answers at once.
+    started = time.monotonic()
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+    assert time.monotonic() - started < 2
+    row = taskstore.mark_succeeded(db, task_id, "w1", {"ok": True}, [])
+    events.publish_status(redis, row)
+    for t in threads:
+        t.join(60)
+    return finals

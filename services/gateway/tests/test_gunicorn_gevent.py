@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from typing import Any
 
 import requests
-from backdrop_common import events, taskstore
 
-from tests.helpers import Gunicorns, parse, start_running
+from tests.helpers import Gunicorns, many_watchers, parse
 
 STREAMS = int(os.environ.get("GW_STREAMS", "150"))
 
@@ -20,20 +18,11 @@ def test_many_event_streams_in_one_gevent_worker(
     gunicorn_gateway: str, token_minter: Any, db: Any, redis_client: Any
 ) -> None:
     token = token_minter.mint()
-    headers = {"Authorization": f"Bearer {token}"}
-    body = {"processor": "checksum", "filename": "a", "size": 3, "content_type": "text/plain"}
-    created = requests.post(f"{gunicorn_gateway}/v1/tasks", json=body, headers=headers, timeout=10)
-    assert created.status_code == 201, created.text
-    task_id = created.json()["task"]["id"]
-    start_running(db, task_id)
-    opened = threading.Barrier(STREAMS + 1, timeout=60)
-    finals: list[str] = []
-    lock = threading.Lock()
 
-    def watch() -> None:
+    def watch(task_id: str, opened: Any) -> str:
         with requests.get(
             f"{gunicorn_gateway}/v1/tasks/{task_id}/events",
-            headers=headers,
+            headers={"Authorization": f"Bearer {token}"},
             stream=True,
             timeout=(10, 30),
         ) as resp:
@@ -41,22 +30,9 @@ def test_many_event_streams_in_one_gevent_worker(
             messages = parse(resp.iter_content(chunk_size=None))
             assert next(messages)["data"]["status"] == "running"
             opened.wait()
-            last = [m["data"]["status"] for m in messages if "data" in m][-1]
-        with lock:
-            finals.append(last)
+            return str([m["data"]["status"] for m in messages if "data" in m][-1])
 
-    threads = [threading.Thread(target=watch, daemon=True) for _ in range(STREAMS)]
-    for t in threads:
-        t.start()
-    opened.wait()
-    # With every stream parked in XREAD, the same single worker still answers at once.
-    started = time.monotonic()
-    assert requests.get(f"{gunicorn_gateway}/healthz", timeout=5).status_code == 200
-    assert time.monotonic() - started < 2
-    row = taskstore.mark_succeeded(db, task_id, "w1", {"ok": True}, [])
-    events.append_event(redis_client, task_id, "status", taskstore.task_json(row))
-    for t in threads:
-        t.join(30)
+    finals = many_watchers(gunicorn_gateway, token, db, redis_client, STREAMS, watch)
     assert finals == ["succeeded"] * STREAMS
 
 

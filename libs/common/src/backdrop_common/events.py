@@ -1,6 +1,9 @@
-"""Per-task event log (``backdrop:events:<task_id>``), progress cache, cancel signals.
+"""Event logs (per task ``backdrop:events:<task_id>``, per owner
+``backdrop:user-events:<user_id>``), progress cache, cancel signals.
 
-The stream is the replayable log the gateway's SSE reads (entry ids are the SSE ids).
+The streams are the replayable logs the gateway's live streams (SSE and WebSocket) read;
+entry ids are the event ids clients resume after. Both logs are written here, together, so
+the per-user log holds exactly the events of the owner's task logs.
 ``publish_status`` is the one call every service makes after a task's state changes.
 """
 
@@ -16,11 +19,18 @@ from typing import Any
 import redis
 
 from backdrop_common import taskstore
-from backdrop_common.redis_keys import CANCEL_CHANNEL, cancel_key, events_key, progress_key
+from backdrop_common.redis_keys import (
+    CANCEL_CHANNEL,
+    cancel_key,
+    events_key,
+    progress_key,
+    user_events_key,
+)
 
 log = logging.getLogger(__name__)
 
 EVENTS_MAXLEN = 1000
+USER_EVENTS_MAXLEN = 10_000
 TERMINAL_TTL_S = 24 * 3600
 # A log of a task that never finishes must not live forever either.
 OPEN_TTL_S = 7 * 24 * 3600
@@ -32,11 +42,17 @@ Event = tuple[str, str, dict[str, Any]]
 
 
 def append_event(
-    client: redis.Redis, task_id: object, kind: str, task_doc: Mapping[str, Any]
+    client: redis.Redis,
+    task_id: object,
+    kind: str,
+    task_doc: Mapping[str, Any],
+    owner_id: object | None = None,
 ) -> str:
     """XADD a ``status``/``progress`` event (``data`` = Task JSON); returns the entry id.
 
-    The log is capped near 1000 entries; once the task is terminal it expires in 24 h.
+    The task's log is capped near 1000 entries; once the task is terminal it expires in
+    24 h. With ``owner_id`` the event also goes to the owner's log (capped near 10,000
+    entries, kept 7 days after the last write) in the same transaction.
     """
     data = json.dumps(task_doc, separators=(",", ":"), default=str)
     key = events_key(task_id)
@@ -44,7 +60,13 @@ def append_event(
     pipe = client.pipeline(transaction=True)
     pipe.xadd(key, {"event": kind, "data": data}, maxlen=EVENTS_MAXLEN, approximate=True)
     pipe.expire(key, TERMINAL_TTL_S if terminal else OPEN_TTL_S)
-    return str(pipe.execute()[0])
+    if owner_id is not None:
+        user_key = user_events_key(owner_id)
+        pipe.xadd(
+            user_key, {"event": kind, "data": data}, maxlen=USER_EVENTS_MAXLEN, approximate=True
+        )
+        pipe.expire(user_key, OPEN_TTL_S)
+    return _text(pipe.execute()[0])
 
 
 def publish_status(client: redis.Redis, row: taskstore.TaskRow) -> str | None:
@@ -54,7 +76,9 @@ def publish_status(client: redis.Redis, row: taskstore.TaskRow) -> str | None:
     and None returned (clients polling ``GET /v1/tasks/{id}`` still see the change).
     """
     try:
-        return append_event(client, row["id"], "status", taskstore.task_json(row))
+        return append_event(
+            client, row["id"], "status", taskstore.task_json(row), owner_id=row["owner_id"]
+        )
     except redis.RedisError as exc:
         log.warning(
             "could not append a status event for task %s: %s", row["id"], type(exc).__name__
@@ -103,7 +127,15 @@ def get_progress(client: redis.Redis, task_id: object) -> dict[str, Any] | None:
 def read_events(
     client: redis.Redis, task_id: object, after_id: str | None, block_ms: int, count: int = 100
 ) -> list[Event]:
-    """Events after ``after_id`` as ``[(id, kind, task_doc)]``, waiting up to ``block_ms``.
+    """A task's events after ``after_id``; see :func:`read_log`."""
+    return read_log(client, events_key(task_id), after_id, block_ms, count)
+
+
+def read_log(
+    client: redis.Redis, key: str, after_id: str | None, block_ms: int, count: int = 100
+) -> list[Event]:
+    """Events of the log ``key`` after ``after_id`` as ``[(id, kind, task_doc)]``, waiting
+    up to ``block_ms``.
 
     ``after_id`` None or malformed (a client's Last-Event-ID) replays from the start;
     ``block_ms <= 0`` does not block (Redis' ``BLOCK 0`` would wait forever). The client's
@@ -114,7 +146,7 @@ def read_events(
     if block_ms > 0 and timeout is not None and timeout * 1000 <= block_ms:
         raise ValueError("socket_timeout must exceed block_ms (use socket_timeout=None)")
     block = block_ms if block_ms > 0 else None
-    reply: Any = client.xread({events_key(task_id): start}, count=count, block=block)
+    reply: Any = client.xread({key: start}, count=count, block=block)
     events: list[Event] = []
     for _stream, entries in reply or []:
         for entry_id, fields in entries:
@@ -123,13 +155,15 @@ def read_events(
     return events
 
 
-def latest_event_id(client: redis.Redis, task_id: object) -> str | None:
-    """The id of the task's newest event, or None when its log is empty.
+def latest_event_id(client: redis.Redis, key: str) -> str | None:
+    """The id of the newest event of the log ``key`` (``events_key``/``user_events_key``),
+    or None when the log is empty.
 
-    The gateway's SSE uses it as the id of the current-state snapshot it sends first, so a
-    client that reconnects resumes right after that snapshot.
+    A task's stream uses it as the id of the current-state snapshot it sends first, so a
+    client that reconnects resumes right after that snapshot; the per-user stream starts
+    after it (a fresh connection gets what happens from now on).
     """
-    reply: Any = client.xrevrange(events_key(task_id), count=1)
+    reply: Any = client.xrevrange(key, count=1)
     return _text(reply[0][0]) if reply else None
 
 

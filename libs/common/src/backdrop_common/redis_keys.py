@@ -13,6 +13,8 @@ JOB_GROUP = "workers"
 
 # Per task: the replayable event log (stream) and the latest-progress cache (hash).
 EVENTS_PREFIX = "backdrop:events:"
+# Per user: the same events for all of a user's tasks (``GET /v1/events``, ``/v1/ws``).
+USER_EVENTS_PREFIX = "backdrop:user-events:"
 PROGRESS_PREFIX = "backdrop:progress:"
 
 # Cancellation: a pub/sub channel (message = task id) and a per-task fallback flag.
@@ -41,6 +43,11 @@ def job_stream(processor: str) -> str:
 def events_key(task_id: object) -> str:
     """The event stream of a task (``backdrop:events:<task_id>``)."""
     return f"{EVENTS_PREFIX}{task_id}"
+
+
+def user_events_key(user_id: object) -> str:
+    """The event stream of all of a user's tasks (``backdrop:user-events:<user_id>``)."""
+    return f"{USER_EVENTS_PREFIX}{user_id}"
 
 
 def progress_key(task_id: object) -> str:

@@ -39,6 +39,8 @@ class Principal:
     jti: str
     sid: str
     token: str
+    expires_at: float = 0.0
+    """The token's ``exp`` (epoch seconds): live streams end when it passes."""
 
     def has_role(self, role: str) -> bool:
         """True when the caller holds ``role`` or a role above it."""
@@ -132,7 +134,16 @@ class TokenVerifier:
         roles = claims.get("roles") or []
         if not isinstance(roles, list):
             raise Unauthorized("The token is not valid.")
-        return Principal(user_id, tuple(str(r) for r in roles), jti, sid, token)
+        return Principal(
+            user_id, tuple(str(r) for r in roles), jti, sid, token, float(claims["exp"])
+        )
+
+    def revoked(self, principal: Principal) -> bool:
+        """True when ``principal``'s token or session was revoked since it was verified
+        (logout, a disabled account): what a long-lived stream asks now and then."""
+        return bool(
+            self.redis.exists(revoked_jti_key(principal.jti), revoked_sid_key(principal.sid))
+        )
 
 
 def bearer_token() -> str:
@@ -156,8 +167,7 @@ def require_auth(role: str = "user") -> Callable[[Callable[P, R]], Callable[P, R
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            verifier: TokenVerifier = current_app.extensions["token_verifier"]
-            principal = verifier.verify(bearer_token())
+            principal = token_verifier().verify(bearer_token())
             if not principal.has_role(role):
                 raise Forbidden(f"This needs the {role} role.")
             g.principal = principal
@@ -167,6 +177,12 @@ def require_auth(role: str = "user") -> Callable[[Callable[P, R]], Callable[P, R
         return wrapper
 
     return decorate
+
+
+def token_verifier() -> TokenVerifier:
+    """The verifier of the current app (``app.extensions['token_verifier']``)."""
+    verifier: TokenVerifier = current_app.extensions["token_verifier"]
+    return verifier
 
 
 def current_principal() -> Principal:

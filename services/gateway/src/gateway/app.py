@@ -10,7 +10,7 @@ from backdrop_common.taskstore import migrate_tasks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
 from flask import Flask
 
-from gateway import aliases, clients, docs, events, forward, processors, resources, tasks
+from gateway import aliases, clients, docs, events, forward, processors, resources, tasks, ws
 from gateway.admin import fleet as admin_fleet
 from gateway.admin import page as admin_page
 from gateway.admin import tasks as admin_tasks
@@ -35,6 +35,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     )
     for module in (tasks, processors, events, forward, aliases, docs):
         app.register_blueprint(module.bp)
+    ws.init_app(app, settings)
     for module in (admin_fleet, admin_tasks, admin_users, admin_page):
         app.register_blueprint(module.bp)
     checks = readiness_checks(postgres=res.db, redis=res.redis)

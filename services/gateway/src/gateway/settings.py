@@ -34,6 +34,11 @@ class GatewaySettings(BaseServiceSettings):
     """Live streams per process (each holds one Redis connection); beyond it 503."""
     sse_row_check_s: float = Field(default=60.0, gt=0)
     """How often an idle stream reads its task row (in case a terminal event was lost)."""
+    live_auth_check_s: float = Field(default=5.0, gt=0)
+    """How often a live stream checks that its token was not revoked (logout, a disabled
+    account); it then ends with an ``end`` event. Expiry is exact."""
+    ws_auth_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a WebSocket without a token in its handshake may take to send it."""
     live_streams_per_user: int = Field(default=10, ge=1)
     """Live streams (SSE, WebSocket) one account may hold open at once; beyond it 429."""
     live_streams_per_address: int = Field(default=50, ge=1)

@@ -85,7 +85,11 @@ class ProgressPublisher:
                 self.redis, self.row["id"], progress.fraction, progress.stage, progress.message
             )
             events.append_event(
-                self.redis, self.row["id"], "progress", taskstore.task_json(self.row, doc)
+                self.redis,
+                self.row["id"],
+                "progress",
+                taskstore.task_json(self.row, doc),
+                owner_id=self.row["owner_id"],
             )
         except redis.RedisError as exc:
             # Progress is advisory; a Redis hiccup must not fail the job.

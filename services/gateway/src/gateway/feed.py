@@ -1,0 +1,218 @@
+"""The one event-reading core behind every live stream; SSE (``gateway.events``) and
+WebSocket (``gateway.ws``) are two ways of writing its frames to a client.
+
+A :class:`Watch` says what a stream follows: one task's log (``backdrop:events:<id>``) or
+all of the caller's tasks (``backdrop:user-events:<user>``, optionally filtered by status
+or processor). :func:`frames` turns it into :class:`Frame`\\ s:
+
+- a task stream, on a fresh connection, first sends the current state (a ``status`` frame
+  whose id is the newest log id); resumed (after an event id), it sends no snapshot but every
+  logged event after that id, in order: nothing missed, nothing twice. It ends after a
+  terminal status (when a finished task's log has nothing newer, its final state ends it).
+- the user stream starts after the newest event (fresh) or after the client's id (resumed);
+  filtered-out events still move the cursor, so a resumed stream does not see them again.
+- ``None`` frames mark idle time (the transport sends a keep-alive); an ``end`` frame (no
+  id) says why the server closes: ``token_expired`` or ``token_revoked`` (checked at most
+  every ``live_auth_check_s``; logout and disabled accounts revoke sessions), so no stream
+  outlives its token. After ``sse_max_duration_s`` the stream just closes (clients resume).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from backdrop_common import events, taskstore
+from backdrop_common.errors import Unavailable, ValidationFailed
+from backdrop_common.redis_keys import events_key, user_events_key
+from backdrop_common.tokens import Principal, TokenVerifier
+from prometheus_client import Gauge
+
+from gateway import taskops
+from gateway.livecap import Lease
+from gateway.resources import Resources
+from gateway.schemas import STATUSES, TERMINAL
+
+log = logging.getLogger(__name__)
+_EVENT_ID = re.compile(r"^\d{1,20}(-\d{1,20})?\Z")
+_STREAM_ID_MAX = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit number
+_PROCESSOR = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
+LIVE_STREAMS = Gauge(
+    "backdrop_gateway_sse_streams",
+    "Open live streams (SSE and WebSocket)",
+    multiprocess_mode="livesum",
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One message of a live stream: ``status``/``progress`` (data = Task JSON, with the
+    log id) or ``end`` (data = ``{reason, detail}``, no id)."""
+
+    event: str
+    data: Mapping[str, Any]
+    id: str | None = None
+
+
+@dataclass
+class Watch:
+    """What one stream follows, where it starts, and which events it keeps; ``task_doc``
+    is a task stream's current state, sent first unless ``resumed``."""
+
+    key: str
+    cursor: str
+    keep: Callable[[Mapping[str, Any]], bool]
+    task_id: uuid.UUID | None = None
+    task_doc: dict[str, Any] | None = None
+    resumed: bool = False
+
+
+def parse_event_id(raw: str | None, field_name: str = "Last-Event-ID") -> str | None:
+    """A client's resume id (None when absent), or 400 when it is not one of ours."""
+    if raw is None or raw == "":
+        return None
+    # 20 digits pass the pattern yet may overflow Redis, which then read nothing (a silent,
+    # empty stream): refuse them like any other id that is not one of ours.
+    if not _EVENT_ID.match(raw) or any(int(p) > _STREAM_ID_MAX for p in raw.split("-")):
+        raise ValidationFailed(errors={field_name: ["Not an event id of this stream."]})
+    return raw
+
+
+def task_watch(
+    res: Resources, principal: Principal, task_id: uuid.UUID, resume: str | None
+) -> Watch:
+    """The watch of one of the caller's tasks (404 for anyone else's)."""
+    taskops.owned(task_id, principal)  # 404 for a stranger before anything else
+    # The newest id is read before the snapshot row: an event appended in between is then
+    # replayed after the snapshot (a harmless repeat) instead of being skipped.
+    latest = _latest(res, events_key(task_id))
+    doc = taskops.task_doc(taskops.owned(task_id, principal))
+    cursor = resume if resume is not None else latest
+    return Watch(events_key(task_id), cursor, _always, task_id, doc, resume is not None)
+
+
+def user_watch(
+    res: Resources, principal: Principal, resume: str | None, args: Mapping[str, str]
+) -> Watch:
+    """The watch of all the caller's tasks, filtered by ``status``/``processor`` (comma
+    separated lists in ``args``; 400 for an unknown status or a malformed name)."""
+    statuses = _csv(args.get("status"))
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise ValidationFailed(errors={"status": [f"Unknown status: {', '.join(unknown)}."]})
+    processors = _csv(args.get("processor"))
+    if any(not _PROCESSOR.match(p) for p in processors):
+        raise ValidationFailed(errors={"processor": ["Not a processor name."]})
+    key = user_events_key(principal.user_id)
+
+    def keep(doc: Mapping[str, Any]) -> bool:
+        return (not statuses or doc.get("status") in statuses) and (
+            not processors or doc.get("processor") in processors
+        )
+
+    return Watch(key, resume if resume is not None else _latest(res, key), keep)
+
+
+def frames(
+    res: Resources, watch: Watch, principal: Principal, verifier: TokenVerifier, lease: Lease
+) -> Generator[Frame | None, None, None]:
+    """The frames of ``watch`` until its end, the caller's token ends (checked with
+    ``verifier``), or the stream's maximum duration; ``None`` whenever the stream has been
+    idle for a keep-alive interval. ``lease`` is renewed while it runs and released after.
+
+    Redis trouble ends the stream quietly (the client resumes and misses nothing).
+    """
+    s = res.settings
+    started = last_write = last_row_check = last_auth_check = time.monotonic()
+    LIVE_STREAMS.inc()
+    try:
+        doc = watch.task_doc
+        finished = doc is not None and doc["status"] in TERMINAL
+        if doc is not None and not watch.resumed:
+            yield Frame("status", doc, watch.cursor)
+            if finished:
+                return
+        while time.monotonic() - started < s.sse_max_duration_s:
+            now = time.monotonic()
+            if now - last_auth_check >= s.live_auth_check_s or time.time() >= principal.expires_at:
+                last_auth_check = now
+                ended = _token_end(principal, verifier)
+                if ended is not None:
+                    yield ended
+                    return
+            until_expiry = principal.expires_at - time.time()
+            idle = now - last_write
+            # A resumed finished task's log is complete: read what is left without blocking.
+            wait_s = min(
+                s.sse_block_ms / 1000, s.sse_keepalive_s - idle, until_expiry, s.live_auth_check_s
+            )
+            block = 0 if finished else max(10, int(wait_s * 1000))
+            batch = events.read_log(res.stream_redis, watch.key, watch.cursor, block)
+            lease.renew()
+            sent = False
+            for event_id, kind, data in batch:
+                watch.cursor = event_id
+                if not watch.keep(data):
+                    continue
+                sent = True
+                yield Frame(kind, data, event_id)
+                if (
+                    watch.task_id is not None
+                    and kind == "status"
+                    and data.get("status") in TERMINAL
+                ):
+                    return
+            if sent:
+                last_write = time.monotonic()
+            if batch:
+                continue
+            if finished and doc is not None:
+                # The log holds nothing newer (or has expired): end on the final state.
+                yield Frame("status", doc, watch.cursor)
+                return
+            if time.monotonic() - last_write >= s.sse_keepalive_s:
+                yield None
+                last_write = time.monotonic()
+            if watch.task_id is not None and time.monotonic() - last_row_check >= s.sse_row_check_s:
+                last_row_check = time.monotonic()
+                # The row is the truth: if a terminal event never reached the log (Redis
+                # hiccup), end with the row's state rather than waiting forever. Rarely, so
+                # that thousands of idle streams do not keep the database pool busy.
+                row = taskstore.get_task(res.db, watch.task_id)
+                if row is not None and row["status"] in TERMINAL:
+                    yield Frame("status", taskstore.task_json(row), watch.cursor)
+                    return
+    except (redis.RedisError, Unavailable) as exc:
+        log.warning("live stream of %s interrupted: %s", watch.key, type(exc).__name__)
+    finally:
+        LIVE_STREAMS.dec()
+        lease.release()
+
+
+def _token_end(principal: Principal, verifier: TokenVerifier) -> Frame | None:
+    if time.time() >= principal.expires_at:
+        return Frame("end", {"reason": "token_expired", "detail": "Your access token expired."})
+    if verifier.revoked(principal):
+        return Frame("end", {"reason": "token_revoked", "detail": "Your session was signed out."})
+    return None
+
+
+def _latest(res: Resources, key: str) -> str:
+    try:
+        return events.latest_event_id(res.redis, key) or "0"
+    except redis.RedisError as exc:
+        raise Unavailable("Live events are unavailable right now.") from exc
+
+
+def _always(doc: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _csv(raw: str | None) -> list[str]:
+    return [part.strip() for part in (raw or "").split(",") if part.strip()]
