@@ -136,6 +136,7 @@ def settings(
         sse_block_ms=200,
         sse_max_duration_s=20,
         sse_row_check_s=1.0,
+        public_url="http://gateway.test",
         max_unfinished_tasks=20,
     )
 

@@ -117,16 +117,22 @@ def test_healthz_and_metrics(client: Any) -> None:
     assert "backdrop_http_requests_total" in metrics.get_data(as_text=True)
 
 
-def test_readyz_checks_every_dependency(client: Any) -> None:
-    resp = client.get("/readyz")
+def _operator(token_minter: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_minter.mint(roles=('user', 'operator'))}"}
+
+
+def test_readyz_checks_every_dependency(client: Any, token_minter: Any) -> None:
+    resp = client.get("/readyz", headers=_operator(token_minter))
     assert resp.status_code == 200, resp.get_json()
     doc = resp.get_json()
     assert doc["status"] == "ready"
     assert set(doc["checks"]) == {"postgres", "redis", "auth", "upload"}
 
 
-def test_readyz_fails_when_upload_is_down(make_app: Any) -> None:
-    resp = make_app(upload_url="http://127.0.0.1:9").test_client().get("/readyz")
+def test_readyz_fails_when_upload_is_down(make_app: Any, token_minter: Any) -> None:
+    client = make_app(upload_url="http://127.0.0.1:9").test_client()
+    assert client.get("/readyz").get_json() == {"status": "unavailable"}
+    resp = client.get("/readyz", headers=_operator(token_minter))
     assert resp.status_code == 503
     doc = resp.get_json()
     assert doc["checks"]["upload"].startswith("error") and doc["checks"]["postgres"] == "ok"

@@ -98,3 +98,19 @@ def test_one_user_cannot_take_the_gateway_offline(
     finally:
         for sock, _ in sockets:
             sock.close()
+
+
+def test_gunicorns_own_answers_are_problem_json_without_a_banner(gunicorn_gateway: str) -> None:
+    # An 8 KB token used to get gunicorn's HTML 431 page; every answer said "Server: gunicorn".
+    ok = requests.get(f"{gunicorn_gateway}/healthz", timeout=5)
+    assert "gunicorn" not in ok.headers.get("Server", "").lower()
+    huge = requests.get(
+        f"{gunicorn_gateway}/v1/tasks", headers={"Authorization": "Bearer " + "a" * 9000}, timeout=5
+    )
+    assert huge.status_code == 431
+    assert huge.headers["Content-Type"] == "application/problem+json"
+    assert huge.json()["code"] == "header_too_large" and huge.json()["status"] == 431
+    assert "gunicorn" not in huge.headers.get("Server", "").lower()
+    long_line = requests.get(f"{gunicorn_gateway}/v1/tasks?x={'a' * 9000}", timeout=5)
+    assert long_line.status_code == 414
+    assert long_line.json()["code"] == "uri_too_long"

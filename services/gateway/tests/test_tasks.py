@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from typing import Any
 
 import pytest
+import requests
 from backdrop_common import events, taskstore
 
-from tests.helpers import Api, start_running
+from tests.helpers import Api, start_running, task_body
 
 
 def test_create_returns_task_and_upload(make_app: Any, token_minter: Any, upload_stub: Any) -> None:
@@ -202,3 +205,29 @@ def test_upload_service_down_is_503_and_a_replay_recovers(
     assert again.status_code == 200
     assert again.get_json()["task"]["id"] == task["id"]
     assert again.get_json()["upload"]["method"] == "POST"
+
+
+def test_parallel_creates_cannot_pass_the_cap(
+    make_app: Any, token_minter: Any, live_server: Any, db: Any
+) -> None:
+    # 40 parallel creates against a cap of 20 used to make 31 tasks.
+    server = live_server(make_app(max_unfinished_tasks=20))
+    user = uuid.uuid4()
+    headers = {"Authorization": f"Bearer {token_minter.mint(user)}"}
+    statuses: list[int] = []
+    start = threading.Barrier(40, timeout=30)
+
+    def create() -> None:
+        start.wait()
+        resp = requests.post(
+            f"{server.url}/v1/tasks", json=task_body(), headers=headers, timeout=60
+        )
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [201] * 20 + [429] * 20
+    assert taskstore.count_unfinished(db, user) == 20

@@ -26,6 +26,9 @@ class BaseServiceSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     auth_url: str = "http://127.0.0.1:8081"
     upload_url: str = "http://127.0.0.1:8082"
+    public_url: str = "http://127.0.0.1:8080"
+    """The gateway's public base URL: every absolute URL given to clients starts with it
+    (never with the request's Host header, which the client chooses)."""
     jwt_issuer: str = "backdrop-auth"
     jwt_audience: str = "backdrop"
     access_token_ttl: int = 900

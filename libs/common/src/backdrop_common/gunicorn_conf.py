@@ -32,7 +32,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Make psycopg2 cooperative under gevent, so one slow query does not block a worker."""
+    """Make psycopg2 cooperative under gevent, so one slow query does not block a worker;
+    gunicorn's own error pages as problem+json and no ``Server: gunicorn`` banner."""
+    from backdrop_common import gunicorn_problems
+
+    gunicorn_problems.install()
     if "gevent" in worker_class:
         from psycogreen.gevent import patch_psycopg
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from backdrop_common.metrics import render_metrics
 Check = Callable[[], object]
 """A readiness check: it passes unless it raises (or overruns its timeout)."""
 CHECK_TIMEOUT = 2.0
+log = logging.getLogger("backdrop.health")
 
 
 class Pingable(Protocol):
@@ -51,8 +53,15 @@ def run_checks(checks: Mapping[str, Check], timeout: float = CHECK_TIMEOUT) -> d
     return results
 
 
-def health_blueprint(checks: Mapping[str, Check]) -> Blueprint:
-    """A blueprint serving the three health endpoints with ``checks`` behind ``/readyz``."""
+def health_blueprint(
+    checks: Mapping[str, Check], details: Callable[[], bool] | None = None
+) -> Blueprint:
+    """A blueprint serving the three health endpoints with ``checks`` behind ``/readyz``.
+
+    ``details`` decides per request whether ``/readyz`` names each check and its failure;
+    a public service (the gateway) shows them to operators only, the rest of the world
+    learns ready or not (which dependency is down tells an attacker where to push).
+    """
     bp = Blueprint("health", __name__)
 
     @bp.get("/healthz")
@@ -65,8 +74,12 @@ def health_blueprint(checks: Mapping[str, Check]) -> Blueprint:
         """Readiness: every dependency answered within its timeout."""
         results = run_checks(checks)
         ready = all(v == "ok" for v in results.values())
-        body = jsonify(status="ready" if ready else "unavailable", checks=results)
-        return body, 200 if ready else 503
+        status = "ready" if ready else "unavailable"
+        if not ready:
+            log.warning("not ready: %s", results)
+        if details is not None and not details():
+            return jsonify(status=status), 200 if ready else 503
+        return jsonify(status=status, checks=results), 200 if ready else 503
 
     @bp.get("/metrics")
     def metrics() -> Response:

@@ -18,12 +18,12 @@ from backdrop_common.auth_schemas import LoginSchema
 from backdrop_common.body import json_body, load
 from backdrop_common.errors import Unavailable
 from backdrop_common.tokens import current_principal, require_auth
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, jsonify
 
 from gateway import seed_schemas, taskops
 from gateway.apidoc import operation
 from gateway.forward import HOP_BY_HOP, outgoing_headers
-from gateway.resources import resources
+from gateway.resources import public_url_for, resources
 
 bp = Blueprint("aliases", __name__)
 _NOT_COPIED = HOP_BY_HOP | {"content-length", "content-encoding", "x-request-id"}
@@ -92,7 +92,7 @@ def seed_request() -> tuple[Response, int]:
     data = load(seed_schemas.SeedTaskRequestSchema(), json_body())
     data["processor"] = data.pop("task_type")
     task, upload, created = taskops.create(current_principal(), data, key)
-    upload_url = url_for("forward.seed_upload", task_id=task["id"], _external=True)
+    upload_url = public_url_for("forward.seed_upload", task_id=task["id"])
     body = {
         "task_id": task["id"],
         "status": task["status"],

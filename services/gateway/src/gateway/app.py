@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backdrop_common.app import create_service_app
+from backdrop_common.errors import BackdropError
 from backdrop_common.health import health_blueprint, readiness_checks
 from backdrop_common.taskstore import migrate_tasks
-from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
-from flask import Flask
+from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier, bearer_token
+from flask import Flask, current_app
 
 from gateway import aliases, clients, docs, events, forward, processors, resources, tasks, ws
 from gateway.admin import fleet as admin_fleet
@@ -42,8 +43,18 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     # What the gateway needs from auth is its key set (every token check uses it).
     checks["auth"] = _probe(app, f"{settings.auth_url}/.well-known/jwks.json")
     checks["upload"] = _probe(app, f"{settings.upload_url}/healthz")
-    app.register_blueprint(health_blueprint(checks))
+    app.register_blueprint(health_blueprint(checks, details=_operator_asking))
     return app
+
+
+def _operator_asking() -> bool:
+    """True when the request carries a valid token of an operator (or admin): only they see
+    which of ``/readyz``'s checks fail."""
+    try:
+        principal = current_app.extensions["token_verifier"].verify(bearer_token())
+    except BackdropError:
+        return False
+    return bool(principal.has_role("operator"))
 
 
 def _probe(app: Flask, url: str) -> Callable[[], None]:

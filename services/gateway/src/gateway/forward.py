@@ -117,7 +117,8 @@ def outgoing_headers() -> dict[str, str]:
     }
     headers["X-Forwarded-For"] = _client_address()
     headers["X-Forwarded-Proto"] = request.scheme
-    headers["X-Forwarded-Host"] = request.host
+    # No X-Forwarded-Host: the Host header is the client's choice, and no upstream may build
+    # a URL from it (public URLs come from BACKDROP_PUBLIC_URL).
     headers["X-Request-ID"] = g.get("request_id", "")
     return headers
 

@@ -10,7 +10,7 @@ import requests
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.wiring import current, register
-from flask import Flask
+from flask import Flask, url_for
 from redis import Redis
 from requests.adapters import HTTPAdapter
 
@@ -75,3 +75,10 @@ def init_app(app: Flask, settings: GatewaySettings) -> Resources:
 def resources() -> Resources:
     """The resources of the current app."""
     return current(Resources)
+
+
+def public_url_for(endpoint: str, **values: Any) -> str:
+    """The absolute URL of ``endpoint`` under the configured ``public_url`` (``url_for`` with
+    ``_external=True`` would trust the request's Host header: ``upload_url`` pointed at
+    ``http://evil.example/...`` for a client that said so)."""
+    return resources().settings.public_url.rstrip("/") + url_for(endpoint, **values)

@@ -12,8 +12,6 @@ GiB = 1024 * MiB
 class UploadSettings(BaseServiceSettings):
     """What the upload service reads on top of the shared settings."""
 
-    public_url: str = "http://127.0.0.1:8080"
-    """Public gateway base; ``stream_url`` = ``{public_url}/v1/tasks/<id>/content``."""
     max_upload_bytes: int = Field(default=GiB, ge=0)
     """Largest upload a user may send (the gateway refuses bigger declarations too)."""
     multipart_threshold: int = Field(default=100 * MiB, ge=5 * MiB)
