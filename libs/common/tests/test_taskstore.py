@@ -196,19 +196,32 @@ def test_expire_uploads(db: Database, make_task: MakeTask) -> None:
     assert ts.mark_queued(db, old["id"]) is None
 
 
-def test_due_for_enqueue_relay_and_stale(db: Database, make_task: MakeTask) -> None:
+def test_due_for_enqueue_relays_unconfirmed_jobs(db: Database, make_task: MakeTask) -> None:
     task = make_task()
     ts.mark_queued(db, task["id"])
     assert ts.due_for_enqueue(db, older_than_s=60) == []  # the upload service is on it
     assert [r["id"] for r in ts.due_for_enqueue(db, older_than_s=0)] == [task["id"]]
-    ts.mark_enqueued(db, task["id"])
+    sent = ts.mark_enqueued(db, task["id"], "1-0")
+    assert sent["stream_entry_id"] == "1-0"
     assert ts.due_for_enqueue(db, older_than_s=0) == []
+    # A confirmation without an entry id keeps the recorded one.
+    assert ts.mark_enqueued(db, task["id"])["stream_entry_id"] == "1-0"
+
+
+def test_deliveries_to_check(db: Database, make_task: MakeTask) -> None:
+    task = make_task()
+    ts.mark_queued(db, task["id"])
+    assert ts.deliveries_to_check(db, older_than_s=0) == []  # never sent: the relay's job
+    ts.mark_enqueued(db, task["id"], "1-0")
     _age(db, task["id"], "enqueued_at", "1 h")
-    assert ts.due_for_enqueue(db, older_than_s=0, stale_after_s=7200) == []
-    assert len(ts.due_for_enqueue(db, older_than_s=0, stale_after_s=60)) == 1
+    assert ts.deliveries_to_check(db, older_than_s=7200) == []
+    assert len(ts.deliveries_to_check(db, older_than_s=60)) == 1
     ts.claim(db, task["id"], "w1", 30)
+    assert ts.deliveries_to_check(db, older_than_s=0) == []  # its worker holds the lease
     _age(db, task["id"], "lease_until", "1 h")
-    assert len(ts.due_for_enqueue(db, older_than_s=0, stale_after_s=60)) == 1
+    assert len(ts.deliveries_to_check(db, older_than_s=60)) == 1
+    ts.mark_enqueued(db, task["id"])  # just checked: not again before older_than_s
+    assert ts.deliveries_to_check(db, older_than_s=60) == []
 
 
 def test_count_unfinished_and_by_status(db: Database, make_task: MakeTask) -> None:

@@ -1,11 +1,18 @@
-"""PostgreSQL access: a thread-safe psycopg2 pool and one-transaction cursors."""
+"""PostgreSQL access: a thread-safe psycopg2 pool and one-transaction cursors.
+
+After PostgreSQL restarts, every idle pooled connection is dead although psycopg2 does not
+know it yet. A borrowed connection is therefore checked first (``_usable``) and replaced when
+stale, and ``run`` retries its work once when the connection dies under it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import select
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg2
 import psycopg2.extras
@@ -17,6 +24,32 @@ if TYPE_CHECKING:
     from backdrop_common.config import BaseServiceSettings
 
 psycopg2.extras.register_uuid()
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_FD_SETSIZE = 1024  # select() cannot watch descriptors from here on
+
+
+def _usable(conn: Any) -> bool:
+    """Whether an idle pooled connection can still carry a query.
+
+    An idle connection hears from the server only when the server ends it (a restart, an
+    administrator's kill, an idle timeout): bytes waiting on its socket, or end of file, mean
+    it is dead. ``select`` with a zero timeout costs one system call, no round trip.
+    """
+    if conn.closed:
+        return False
+    try:
+        fd = conn.fileno()
+    except psycopg2.Error:
+        return False
+    if fd >= _FD_SETSIZE:
+        return True  # cannot tell; ``run`` still retries once on a lost connection
+    readable, _, _ = select.select([fd], [], [], 0)
+    return not readable
+
+
+class _ConnectionLost(Exception):
+    """The connection died while the work ran, so nothing was committed."""
 
 
 class Database:
@@ -81,6 +114,11 @@ class Database:
         try:
             pool = self._get_pool()
             conn = pool.getconn()
+            for _ in range(self.maxconn):  # each stale idle one is replaced, then a new one
+                if _usable(conn):
+                    break
+                pool.putconn(conn, close=True)
+                conn = pool.getconn()
         except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
             raise Unavailable("The database is not reachable.") from exc
         broken = False
@@ -104,6 +142,29 @@ class Database:
             conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
         ):
             yield cur
+
+    def run(self, work: Callable[[psycopg2.extras.RealDictCursor], T]) -> T:
+        """``work(cursor)`` in one transaction, run again once if the connection died under it.
+
+        A connection lost before the commit means PostgreSQL rolled the transaction back, so
+        running ``work`` again on a fresh connection is safe. A failure during the commit
+        itself is ambiguous and is not retried (``Unavailable``).
+        """
+        for attempt in (1, 2):
+            try:
+                with self.connection() as conn:
+                    try:
+                        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                            result = work(cur)
+                    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                        if conn.closed and attempt == 1:
+                            raise _ConnectionLost from exc
+                        raise
+                    conn.commit()
+                    return result
+            except _ConnectionLost:
+                log.warning("database connection lost; running the transaction again")
+        raise AssertionError("unreachable")  # the second attempt returns or raises
 
     def ping(self) -> None:
         """Raise if the database does not answer ``SELECT 1``."""

@@ -26,6 +26,10 @@ CANCEL_PREFIX = "backdrop:cancel:"
 WORKER_PREFIX = "backdrop:workers:"
 PROCESSORS_KEY = "backdrop:processors"
 
+# A random value the sweeper writes once (SET NX, no TTL): its absence means Redis lost its
+# data (FLUSHALL, a restart without persistence) and every job stream with it.
+EPOCH_KEY = "backdrop:epoch"
+
 # Auth: revoked access tokens (by jti) and sessions (by sid); abuse counters under one
 # prefix: failed logins (auth's own keys below) and registration windows (the ``limits``
 # library adds its own suffixes after the prefix).

@@ -7,8 +7,13 @@ is guarded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import redis
 
+from backdrop_common import taskstore
+from backdrop_common.db import Database
 from backdrop_common.redis_keys import JOB_GROUP, job_stream
 
 
@@ -32,3 +37,29 @@ def ensure_group(client: redis.Redis, processor: str) -> None:
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def send_job(db: Database, client: redis.Redis, row: Mapping[str, Any]) -> taskstore.TaskRow | None:
+    """XADD the job of task ``row``, then record its entry (``mark_enqueued``).
+
+    The one way a job reaches its stream. Returns the updated row (None when the task moved
+    on meanwhile). A crash between the two steps leaves the task unconfirmed, so the sweeper
+    sends it again: two entries, which ``claim`` makes harmless.
+    """
+    entry_id = enqueue_job(client, row["processor"], row["id"])
+    return taskstore.mark_enqueued(db, row["id"], entry_id)
+
+
+def entries_present(client: redis.Redis, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """For each task row, whether its recorded stream entry (``stream_entry_id``) still exists.
+
+    One pipelined XRANGE per row; a row with no recorded entry counts as absent.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        for row in rows:
+            entry = row.get("stream_entry_id") or "0-0"
+            pipe.xrange(job_stream(row["processor"]), min=entry, max=entry, count=1)
+        found = pipe.execute()
+    return [
+        bool(row.get("stream_entry_id")) and bool(hit) for row, hit in zip(rows, found, strict=True)
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,15 +75,19 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
     if settings.migrate_on_start:
         taskstore.migrate_tasks(clients.db)
     server = serve_health(settings, clients) if settings.sweeper_health_port else None
-    stale = settings.stale_after_s or None
+    recovering_until = 0.0
     log.info("sweeper started (every %.1f s)", settings.sweep_interval_s)
     while not stop.is_set():
+        recovering = time.monotonic() < recovering_until
+        stale = 0.0 if recovering else (settings.stale_after_s or None)
         try:
-            sweep_once(
+            report = sweep_once(
                 clients.db, clients.redis, clients.storage,
                 relay_after_s=settings.relay_after_s, stale_after_s=stale,
                 input_grace_s=settings.input_grace_s,
             )  # fmt: skip
+            if report.redis_lost_data:
+                recovering_until = time.monotonic() + settings.recovery_window_s
         except Exception:  # a dependency is down: log, wait, try again
             log.exception("sweep failed")
         stop.wait(settings.sweep_interval_s)

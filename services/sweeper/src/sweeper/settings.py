@@ -13,8 +13,11 @@ class SweeperSettings(BaseServiceSettings):
     """Pause between two sweeps."""
     relay_after_s: float = Field(default=10.0, ge=0)
     """A queued task whose XADD is unconfirmed this long is relayed by the sweeper."""
-    stale_after_s: float = Field(default=600.0, ge=0)
-    """Re-send deliveries that look lost (Redis restarted) after this long; 0 disables."""
+    stale_after_s: float = Field(default=120.0, ge=0)
+    """Check jobs sent this long ago against their stream (re-send if gone); 0 disables."""
+    recovery_window_s: float = Field(default=120.0, ge=0)
+    """After Redis lost its data, check every job at each sweep for this long (workers
+    whose leases lapse meanwhile lost their pending messages with the data)."""
     input_grace_s: float = Field(default=60.0, ge=0)
     """Clock-skew margin: a task's input key is swept this long after its upload window."""
     migrate_on_start: bool = True

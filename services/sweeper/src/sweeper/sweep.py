@@ -2,10 +2,10 @@
 
 Each sweep expires uploads past their window (removing partial objects and open multipart
 uploads); deletes what presigned forms wrote to the input keys of tasks that had moved on
-(cancelled, expired, or already verified) once those forms have expired; and relays queued
-tasks whose job never reached the stream (a crash between the commit and the XADD), whose
-retry time has come, or whose delivery looks lost. Several sweepers may run: a
-transaction-level advisory lock lets one sweep at a time.
+(cancelled, expired, or already verified) once those forms have expired; relays queued
+tasks whose job never reached the stream (a crash between the commit and the XADD) or whose
+retry time has come; and re-sends jobs Redis lost (``sweeper.recovery``). Several sweepers
+may run: a transaction-level advisory lock lets one sweep at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from backdrop_common import events, streams, taskstore
 from backdrop_common.db import Database
 from backdrop_common.storage import Storage, input_key
 from prometheus_client import Counter
+
+from sweeper import recovery
 
 log = logging.getLogger(__name__)
 LOCK_KEY = zlib.crc32(b"backdrop-sweeper")
@@ -34,6 +36,8 @@ class SweepReport:
     expired: int = 0
     swept: int = 0  # input keys cleaned after their upload window
     relayed: int = 0
+    resent: int = 0  # jobs whose stream entry Redis had lost
+    redis_lost_data: bool = False
     skipped: bool = False  # another sweeper held the lock
 
 
@@ -64,23 +68,12 @@ def _sweep_inputs(db: Database, storage: Storage, grace_s: float, limit: int) ->
     return len(rows)
 
 
-def _relay(
-    db: Database, client: redis.Redis, older_than_s: float, stale_after_s: float | None, limit: int
-) -> int:
-    rows = taskstore.due_for_enqueue(
-        db, older_than_s=older_than_s, stale_after_s=stale_after_s, limit=limit
-    )
-    relayed = 0
+def _relay(db: Database, client: redis.Redis, older_than_s: float, limit: int) -> int:
+    rows = taskstore.due_for_enqueue(db, older_than_s=older_than_s, limit=limit)
     for row in rows:
-        try:
-            streams.enqueue_job(client, row["processor"], row["id"])
-        except redis.RedisError:
-            log.warning("Redis is unavailable; relay postponed to the next sweep")
-            break
-        taskstore.mark_enqueued(db, row["id"])
-        relayed += 1
-    RELAYED.inc(relayed)
-    return relayed
+        streams.send_job(db, client, row)
+    RELAYED.inc(len(rows))
+    return len(rows)
 
 
 def sweep_once(
@@ -93,8 +86,12 @@ def sweep_once(
     input_grace_s: float = 60.0,
     limit: int = 500,
 ) -> SweepReport:
-    """One sweep: expire overdue uploads, sweep inputs whose URLs have lapsed, then relay
-    due jobs. Skipped if another sweeper runs."""
+    """One sweep: expire overdue uploads, sweep inputs whose URLs have lapsed, relay due
+    jobs, re-send lost ones.
+
+    Jobs sent at least ``stale_after_s`` ago are checked against their stream (None: only
+    when Redis lost its data, then every one is). Skipped while another sweeper runs.
+    """
     with db.connection() as conn, conn.cursor() as cur:
         # Held by this open transaction until the pool rolls it back on return.
         cur.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (LOCK_KEY,))
@@ -104,10 +101,19 @@ def sweep_once(
         report = SweepReport()
         report.expired = _expire(db, client, storage, limit)
         report.swept = _sweep_inputs(db, storage, input_grace_s, limit)
-        report.relayed = _relay(db, client, relay_after_s, stale_after_s, limit)
-    if report.expired or report.swept or report.relayed:
+        try:
+            report.redis_lost_data = recovery.redis_lost_data(client)
+            report.relayed = _relay(db, client, relay_after_s, limit)
+            check_after = 0.0 if report.redis_lost_data else stale_after_s
+            if check_after is not None:
+                report.resent = recovery.resend_lost(
+                    db, client, older_than_s=check_after, limit=limit
+                )
+        except redis.RedisError as exc:
+            log.warning("Redis is unavailable (%s); relay postponed", type(exc).__name__)
+    if report.expired or report.swept or report.relayed or report.resent:
         log.info(
-            "sweep: %d expired, %d inputs swept, %d relayed",
-            report.expired, report.swept, report.relayed,
+            "sweep: %d expired, %d inputs swept, %d relayed, %d re-sent",
+            report.expired, report.swept, report.relayed, report.resent,
         )  # fmt: skip
     return report

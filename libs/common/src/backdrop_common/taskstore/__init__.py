@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
+from backdrop_common.taskstore._dead_letters import (
+    EXHAUSTED,
+    count_dead_letters,
+    discard_dead_letter,
+    list_dead_letters,
+    retry_failed,
+)
+from backdrop_common.taskstore._delivery import deliveries_to_check, due_for_enqueue
 from backdrop_common.taskstore._overview import (
     backlog_by_processor,
     finished_per_minute,
@@ -21,7 +29,6 @@ from backdrop_common.taskstore._queries import (
     count_by_status,
     count_unfinished,
     create_task,
-    due_for_enqueue,
     expire_uploads,
     get_owned_task,
     get_task,
@@ -37,6 +44,7 @@ from backdrop_common.taskstore._rows import (
     task_json,
 )
 from backdrop_common.taskstore._transitions import (
+    WORKER_LOST,
     claim,
     clear_multipart_upload,
     extend_lease,
@@ -47,7 +55,6 @@ from backdrop_common.taskstore._transitions import (
     mark_succeeded,
     request_cancel,
     requeue,
-    retry_failed,
     save_progress,
     set_multipart_upload,
 )
@@ -66,10 +73,12 @@ def migrate_tasks(db: Database) -> list[str]:
 
 
 __all__ = [
+    "EXHAUSTED",
     "MIGRATIONS_PACKAGE",
     "STATUSES",
     "TERMINAL",
     "UNFINISHED",
+    "WORKER_LOST",
     "TaskId",
     "TaskRow",
     "awaiting_upload_bytes",
@@ -77,8 +86,11 @@ __all__ = [
     "claim",
     "clear_multipart_upload",
     "count_by_status",
+    "count_dead_letters",
     "count_unfinished",
     "create_task",
+    "deliveries_to_check",
+    "discard_dead_letter",
     "due_for_enqueue",
     "expire_uploads",
     "extend_lease",
@@ -87,6 +99,7 @@ __all__ = [
     "get_task",
     "get_task_by_idempotency_key",
     "inputs_to_sweep",
+    "list_dead_letters",
     "list_tasks",
     "mark_cancelled",
     "mark_enqueued",

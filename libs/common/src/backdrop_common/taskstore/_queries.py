@@ -125,6 +125,36 @@ def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> Tas
     )
 
 
+def keyset_page(
+    db: Database,
+    where: list[str],
+    args: dict[str, Any],
+    *,
+    column: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[TaskRow], str | None]:
+    """One page of tasks matching ``where`` (literals), ordered by ``(column, id)`` descending.
+
+    Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
+    clamped to 1..100; a bad cursor raises ``ValidationFailed``.
+    """
+    limit = max(1, min(int(limit), 100))
+    args = {**args, "n": limit + 1}
+    if cursor:
+        args["ct"], args["ci"] = decode_cursor(cursor)
+        where = [*where, f"({column}, id) < (%(ct)s, %(ci)s)"]
+    rows = fetch_all(
+        db,
+        f"SELECT * FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals only
+        f" ORDER BY {column} DESC, id DESC LIMIT %(n)s",
+        args,
+    )
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(rows[limit - 1][column], rows[limit - 1]["id"])
+    return rows, None
+
+
 def list_tasks(
     db: Database,
     owner_id: TaskId | None,
@@ -135,27 +165,14 @@ def list_tasks(
 ) -> tuple[list[TaskRow], str | None]:
     """The owner's tasks, newest first, keyset-paginated on ``(created_at, id)``.
 
-    Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
-    clamped to 1..100; a bad cursor raises ``ValidationFailed``. ``owner_id=None`` lists
-    every owner's tasks (admin views, e.g. ``status="failed"`` is the dead-letter list).
+    Returns ``(rows, next_cursor)`` (see ``keyset_page``). ``owner_id=None`` lists every
+    owner's tasks (admin views; the dead letters have their own ``list_dead_letters``).
     """
-    limit = max(1, min(int(limit), 100))
-    args: dict[str, Any] = {"owner": as_uuid(owner_id), "status": status, "n": limit + 1}
     where = ["true"] if owner_id is None else ["owner_id = %(owner)s"]
     if status is not None:
         where.append("status = %(status)s")
-    if cursor:
-        args["ct"], args["ci"] = decode_cursor(cursor)
-        where.append("(created_at, id) < (%(ct)s, %(ci)s)")
-    rows = fetch_all(
-        db,
-        f"SELECT * FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals only
-        " ORDER BY created_at DESC, id DESC LIMIT %(n)s",
-        args,
-    )
-    if len(rows) > limit:
-        return rows[:limit], encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
-    return rows, None
+    args = {"owner": as_uuid(owner_id), "status": status}
+    return keyset_page(db, where, args, column="created_at", limit=limit, cursor=cursor)
 
 
 def count_unfinished(db: Database, owner_id: TaskId) -> int:
@@ -173,33 +190,6 @@ def count_by_status(db: Database) -> dict[str, int]:
     """Task counts per status over every owner (admin dashboard)."""
     rows = fetch_all(db, "SELECT status, count(*) AS n FROM tasks.tasks GROUP BY status", {})
     return {r["status"]: int(r["n"]) for r in rows}
-
-
-def due_for_enqueue(
-    db: Database, *, older_than_s: float, stale_after_s: float | None = None, limit: int = 500
-) -> list[TaskRow]:
-    """Tasks the relay must (re)send to their stream, oldest first.
-
-    ``queued`` with the XADD unconfirmed for ``older_than_s`` (a crash between commit and
-    XADD), or whose retry time (``next_attempt_at``) has come. With ``stale_after_s`` also
-    deliveries that look lost (Redis restarted empty): ``queued`` and sent that long ago, or
-    ``running`` with a lease lapsed that long. The relay XADDs, then ``mark_enqueued``; a
-    duplicate entry is harmless because ``claim`` is guarded.
-    """
-    stale = "false"
-    if stale_after_s is not None:
-        cutoff = "now() - make_interval(secs => %(stale)s)"
-        stale = (
-            f"(status = 'queued' AND enqueued_at < {cutoff}) OR (status = 'running'"
-            f" AND lease_until < {cutoff} AND (enqueued_at IS NULL OR enqueued_at < {cutoff}))"
-        )
-    return fetch_all(
-        db,
-        "SELECT * FROM tasks.tasks WHERE (status = 'queued' AND enqueued_at IS NULL AND"  # noqa: S608
-        " coalesce(next_attempt_at, queued_at + make_interval(secs => %(older)s)) <= now())"
-        f" OR {stale} ORDER BY updated_at LIMIT %(n)s",
-        {"older": float(older_than_s), "stale": stale_after_s, "n": limit},
-    )
 
 
 def expire_uploads(db: Database, *, limit: int = 500) -> list[TaskRow]:

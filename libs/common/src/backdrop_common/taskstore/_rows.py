@@ -29,19 +29,20 @@ def as_uuid(value: TaskId | None) -> uuid.UUID | None:
         return None
 
 
-def fetch_one(db: Database, query: str, args: Mapping[str, Any]) -> TaskRow | None:
-    """Run ``query`` in its own transaction; the first row or None."""
-    with db.cursor() as cur:
-        cur.execute(query, args)
-        row = cur.fetchone()
-    return dict(row) if row else None
-
-
 def fetch_all(db: Database, query: str, args: Mapping[str, Any]) -> list[TaskRow]:
-    """Run ``query`` in its own transaction; every row."""
-    with db.cursor() as cur:
+    """Run ``query`` in its own transaction (again once if the connection died); every row."""
+
+    def work(cur: Any) -> list[TaskRow]:
         cur.execute(query, args)
         return [dict(r) for r in cur.fetchall()]
+
+    return db.run(work)
+
+
+def fetch_one(db: Database, query: str, args: Mapping[str, Any]) -> TaskRow | None:
+    """Run ``query`` in its own transaction (again once if the connection died); first row."""
+    rows = fetch_all(db, query, args)
+    return rows[0] if rows else None
 
 
 def guarded_update(
@@ -96,6 +97,7 @@ def task_json(row: Mapping[str, Any], progress: Mapping[str, Any] | None = None)
         "progress": _progress(row, progress),
         "attempts": int(row.get("attempts") or 0),
         "max_attempts": int(row.get("max_attempts") or 0),
+        "attempt_errors": list(row.get("attempt_errors") or []),
         "cancel_requested": bool(row.get("cancel_requested")),
         "error": error,
         "created_at": rfc3339(row.get("created_at")),

@@ -14,6 +14,13 @@ from backdrop_common.taskstore._rows import TaskId, TaskRow, as_uuid, fetch_one,
 
 _HOLDER = "status = 'running' AND worker_id = %(w)s"  # only the lease holder may finish
 _LEASE = "make_interval(secs => %(lease)s)"
+_NOW = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+# Appends the current attempt's error to the history shown as ``attempt_errors``.
+_LOG_ATTEMPT = (
+    "attempt_errors = attempt_errors || jsonb_build_array(jsonb_build_object("
+    f"'attempt', attempts, 'code', %(ac)s::text, 'message', %(am)s::text, 'at', {_NOW}))"
+)
+WORKER_LOST = ("worker_lost", "The worker running this attempt stopped (its lease lapsed).")
 
 
 def set_multipart_upload(db: Database, task_id: TaskId, upload_id: str) -> TaskRow | None:
@@ -59,9 +66,19 @@ def mark_queued(
     )
 
 
-def mark_enqueued(db: Database, task_id: TaskId) -> TaskRow | None:
-    """Record that the job's XADD happened (the outbox confirmation)."""
-    return guarded_update(db, task_id, "enqueued_at = now()", "status IN ('queued', 'running')")
+def mark_enqueued(db: Database, task_id: TaskId, entry_id: str | None = None) -> TaskRow | None:
+    """Record that the job is on its stream (the outbox confirmation), as entry ``entry_id``.
+
+    Without ``entry_id`` the last recorded entry is kept: the sweeper calls it so to note
+    that it found that entry still on the stream.
+    """
+    return guarded_update(
+        db,
+        task_id,
+        "enqueued_at = now(), stream_entry_id = coalesce(%(e)s, stream_entry_id)",
+        "status IN ('queued', 'running')",
+        e=entry_id,
+    )
 
 
 def claim(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> TaskRow | None:
@@ -69,18 +86,25 @@ def claim(db: Database, task_id: TaskId, worker_id: str, lease_s: float) -> Task
 
     A queued task whose retry time has not come yet is not claimable (early duplicates of
     its stream entry must not skip the backoff). Progress starts again from zero: a new
-    attempt must not show the previous attempt's progress.
+    attempt must not show the previous attempt's progress. Taking over a lapsed lease
+    records the previous attempt's error as ``worker_lost``.
     """
     return guarded_update(
         db,
         task_id,
         f"status = 'running', worker_id = %(w)s, attempts = attempts + 1, started_at = now(),"
         f" lease_until = now() + {_LEASE}, next_attempt_at = NULL, progress_fraction = 0,"
-        " progress_stage = NULL, progress_message = NULL, progress_updated_at = now()",
+        " progress_stage = NULL, progress_message = NULL, progress_updated_at = now(),"
+        " attempt_errors = CASE WHEN status = 'running' THEN"
+        " attempt_errors || jsonb_build_array(jsonb_build_object('attempt', attempts,"
+        f" 'code', %(ac)s::text, 'message', %(am)s::text, 'at', {_NOW}))"
+        " ELSE attempt_errors END",
         "((status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))"
         " OR (status = 'running' AND lease_until < now()))",
         w=worker_id,
         lease=float(lease_s),
+        ac=WORKER_LOST[0],
+        am=WORKER_LOST[1],
     )
 
 
@@ -138,18 +162,31 @@ def mark_succeeded(
 
 
 def mark_failed(
-    db: Database, task_id: TaskId, worker_id: str, code: str, message: str
+    db: Database,
+    task_id: TaskId,
+    worker_id: str,
+    code: str,
+    message: str,
+    *,
+    attempt_error: tuple[str, str] | None = None,
 ) -> TaskRow | None:
-    """``running → failed`` (lease holder only), recording the error."""
+    """``running → failed`` (lease holder only), recording the error.
+
+    The attempt's own error (``attempt_error``, default ``(code, message)``) joins the
+    history; for ``retries_exhausted`` it is the last attempt's real cause.
+    """
+    ac, am = attempt_error or (code, message)
     return guarded_update(
         db,
         task_id,
         "status = 'failed', error_code = %(c)s, error_message = %(m)s, finished_at = now(),"
-        " lease_until = NULL",
+        f" lease_until = NULL, {_LOG_ATTEMPT}",
         _HOLDER,
         w=worker_id,
         c=code,
         m=message,
+        ac=ac,
+        am=am,
     )
 
 
@@ -164,8 +201,9 @@ def requeue(
 ) -> TaskRow | None:
     """``running → queued``: a retry after ``delay_s`` (``next_attempt_at``), or a hand-back.
 
-    ``error`` = ``(code, message)`` or ``{code, message}`` records why (shown in ``error``);
-    ``refund_attempt=True`` for a hand-back on shutdown, which should not count as a try.
+    ``error`` = ``(code, message)`` or ``{code, message}`` records why (shown in ``error``
+    and appended to ``attempt_errors``); ``refund_attempt=True`` for a hand-back on
+    shutdown, which should not count as a try.
     The relay sends the job once ``next_attempt_at`` has come (or the caller XADDs and
     calls ``mark_enqueued``).
     """
@@ -174,19 +212,23 @@ def requeue(
         code, message = error.get("code"), error.get("message")
     elif error is not None:
         code, message = error
+    history = f", {_LOG_ATTEMPT}" if code is not None and not refund_attempt else ""
     return guarded_update(
         db,
         task_id,
         "status = 'queued', worker_id = NULL, lease_until = NULL, queued_at = now(),"
         " enqueued_at = NULL, next_attempt_at = now() + make_interval(secs => %(d)s),"
         " attempts = greatest(0, attempts - %(refund)s),"
-        " error_code = coalesce(%(c)s, error_code), error_message = coalesce(%(m)s, error_message)",
+        " error_code = coalesce(%(c)s, error_code), error_message = coalesce(%(m)s, error_message)"
+        + history,
         _HOLDER,
         w=worker_id,
         d=max(0.0, float(delay_s)),
         refund=1 if refund_attempt else 0,
         c=code,
         m=message,
+        ac=code,
+        am=message,
     )
 
 
@@ -227,15 +269,3 @@ def request_cancel(db: Database, task_id: TaskId, owner_id: TaskId | None) -> Ta
     if current is None:
         raise NotFound("No such task.")
     raise TaskFinished(f"The task is already {current['status']}.")
-
-
-def retry_failed(db: Database, task_id: TaskId) -> TaskRow | None:
-    """Admin retry of a dead-lettered task: ``failed → queued`` with a fresh attempt budget."""
-    return guarded_update(
-        db,
-        task_id,
-        "status = 'queued', attempts = 0, queued_at = now(), enqueued_at = NULL,"
-        " next_attempt_at = now(), finished_at = NULL, worker_id = NULL, lease_until = NULL,"
-        " error_code = NULL, error_message = NULL, result = NULL",
-        "status = 'failed'",
-    )
