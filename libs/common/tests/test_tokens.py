@@ -11,13 +11,15 @@ import jwt
 import pytest
 import redis
 from backdrop_common.errors import Unauthorized, register_error_handlers
-from backdrop_common.redis_keys import revoked_jti_key, revoked_sid_key
+from backdrop_common.redis_keys import REVOCATIONS_SINCE, revoked_jti_key, revoked_sid_key
 from backdrop_common.tokens import (
+    REVOCATION_CLOCK_LEEWAY_S,
     JWKSKeyResolver,
     TokenVerifier,
     current_principal,
     has_role,
     require_auth,
+    revocations_since,
 )
 from backdrop_testing.tokens import TokenMinter
 from cryptography.hazmat.primitives import serialization
@@ -125,6 +127,27 @@ def test_revoked_jti_and_sid_rejected(
     )
     with pytest.raises(Unauthorized):
         verifier.verify(other)
+
+
+def test_tokens_from_before_a_redis_wipe_are_refused(
+    token_minter: TokenMinter, verifier: TokenVerifier, redis_client: redis.Redis
+) -> None:
+    """Issue 10 item 6: a logged-out token worked again once Redis lost its revocation marks."""
+    before = int(time.time()) - REVOCATION_CLOCK_LEEWAY_S - 5
+    redis_client.set(REVOCATIONS_SINCE, before - 60)  # marks complete for a while already
+    logged_out = token_minter.mint(iat=before)
+    verifier.verify(logged_out)
+    sid = jwt.decode(logged_out, options={"verify_signature": False})["sid"]
+    redis_client.set(revoked_sid_key(sid), 1, ex=60)  # logout
+    with pytest.raises(Unauthorized):
+        verifier.verify(logged_out)
+    redis_client.flushdb()  # FLUSHALL, or Redis restarted without its data
+    with pytest.raises(Unauthorized, match="predates"):
+        verifier.verify(logged_out)
+    assert int(redis_client.get(REVOCATIONS_SINCE)) > before
+    # A token issued after the loss (what a refresh gives) works; so does auth's marker.
+    verifier.verify(token_minter.mint())
+    assert revocations_since(redis_client) == int(redis_client.get(REVOCATIONS_SINCE))
 
 
 def test_garbage_rejected(verifier: TokenVerifier) -> None:

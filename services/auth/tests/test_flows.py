@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import jwt
+from backdrop_common.redis_keys import REVOCATIONS_SINCE
 
 from tests.helpers import PASSWORD, assert_problem, assert_unauthorized, bearer, count_rows
 
@@ -135,6 +136,16 @@ def test_logout_revokes_access_and_refresh(auth, client, redis_client) -> None:
     assert_unauthorized(client.get("/v1/auth/me", headers=acc.headers))
     assert_unauthorized(client.post("/v1/auth/logout", headers=acc.headers))
     assert_unauthorized(client.post("/v1/auth/refresh", json={"refresh_token": acc.refresh_token}))
+
+
+def test_tokens_issued_after_a_redis_wipe_postdate_its_marker(auth, client, redis_client) -> None:
+    """Verifiers refuse tokens older than the revocation marker (issue 10 item 6), so the
+    marker must exist before auth signs: else the first token after a wipe could be refused."""
+    acc = auth.account()
+    redis_client.flushdb()  # FLUSHALL, or a restart of a Redis that keeps nothing
+    fresh = client.post("/v1/auth/refresh", json={"refresh_token": acc.refresh_token}).get_json()
+    claims = jwt.decode(fresh["access_token"], options={"verify_signature": False})
+    assert int(redis_client.get(REVOCATIONS_SINCE)) <= claims["iat"]
 
 
 def test_logout_with_refresh_token_of_another_own_session(auth, client) -> None:

@@ -35,6 +35,9 @@ EPOCH_KEY = "backdrop:epoch"
 # library adds its own suffixes after the prefix).
 REVOKED_JTI_PREFIX = "auth:revoked:jti:"
 REVOKED_SID_PREFIX = "auth:revoked:sid:"
+# Unix seconds from which the revocation marks above are complete (no TTL): gone with them
+# when Redis loses its data, and then tokens issued earlier are refused.
+REVOCATIONS_SINCE = "auth:revocations-since"
 RATELIMIT_PREFIX = "auth:ratelimit"
 LOGIN_FAILURES_PREFIX = f"{RATELIMIT_PREFIX}:login:"
 

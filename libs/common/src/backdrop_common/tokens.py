@@ -1,6 +1,13 @@
 """Verifying Backdrop access tokens: EdDSA only, issuer/audience/expiry checked, revocation
 looked up in Redis, public keys read from the auth service's JWKS (cached, refetched when a
-token names a ``kid`` not seen yet)."""
+token names a ``kid`` not seen yet).
+
+Revocation marks live in Redis only for an access token's lifetime. If Redis loses its data
+they are gone, and a logged-out token would work again. ``REVOCATIONS_SINCE`` guards that:
+it holds the time from which the marks are complete, and a token issued before it is refused
+(its owner refreshes; a logged-out session cannot, its refresh tokens are revoked in
+PostgreSQL). The key disappears with the marks, and whoever notices first writes it again.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +23,15 @@ import redis
 from flask import current_app, g, request
 
 from backdrop_common.errors import Forbidden, Unauthorized, Unavailable
-from backdrop_common.redis_keys import revoked_jti_key, revoked_sid_key
+from backdrop_common.redis_keys import REVOCATIONS_SINCE, revoked_jti_key, revoked_sid_key
 
 ALGORITHM = "EdDSA"
 # Roles from least to most: each includes the ones before it (an operator may do what a
 # user may; an admin what an operator may). Tokens carry the ``roles`` claim.
 ROLES = ("user", "operator", "admin")
+# Tokens issued this long before the marker was written still pass: the iat of a token and
+# the marker come from two clocks (auth's host, Redis) with whole-second resolution.
+REVOCATION_CLOCK_LEEWAY_S = 2
 # Key ids are RFC 7638 thumbprints (base64url); anything else is refused before it reaches a
 # key store, where a NUL or a lone surrogate made the database driver raise (a 500).
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
@@ -87,6 +97,23 @@ class JWKSKeyResolver:
             raise Unauthorized("The token was signed with an unknown key.") from exc
 
 
+def revocations_since(client: redis.Redis) -> int:
+    """Unix time from which Redis holds every revocation mark (written now if missing).
+
+    Auth calls this before issuing a token, so after a loss of Redis data no new token
+    predates the marker.
+    """
+    value = client.get(REVOCATIONS_SINCE)
+    return int(value) if value is not None else _mark_revocations_lost(client)
+
+
+def _mark_revocations_lost(client: redis.Redis) -> int:
+    # Redis time, not ours: every verifier and auth compare against the same clock.
+    seconds, _ = client.time()
+    client.set(REVOCATIONS_SINCE, int(seconds) - REVOCATION_CLOCK_LEEWAY_S, nx=True)
+    return int(client.get(REVOCATIONS_SINCE) or 0)  # ours, or a racing writer's
+
+
 class TokenVerifier:
     """Checks access tokens against a key resolver, the expected claims and revocations."""
 
@@ -126,11 +153,17 @@ class TokenVerifier:
             raise Unauthorized("The token is not valid.") from exc
         jti, sid = str(claims["jti"]), str(claims["sid"])
         try:
-            revoked = self.redis.exists(revoked_jti_key(jti), revoked_sid_key(sid))
-        except redis.RedisError as exc:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.exists(revoked_jti_key(jti), revoked_sid_key(sid))
+                pipe.get(REVOCATIONS_SINCE)
+                revoked, since = pipe.execute()
+            complete_since = int(since) if since is not None else _mark_revocations_lost(self.redis)
+        except (redis.RedisError, ValueError) as exc:
             raise Unavailable("Token revocation cannot be checked right now.") from exc
         if revoked:
             raise Unauthorized("The token has been revoked.")
+        if int(claims["iat"]) < complete_since:
+            raise Unauthorized("The token predates a loss of revocation data; refresh it.")
         roles = claims.get("roles") or []
         if not isinstance(roles, list):
             raise Unauthorized("The token is not valid.")

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import jwt
-from backdrop_common.tokens import ALGORITHM
+import redis
+from backdrop_common.tokens import ALGORITHM, revocations_since
 
 from auth_service.keys import KeyStore
 from auth_service.settings import AuthSettings
@@ -21,8 +22,14 @@ def access_token(
     user_id: uuid.UUID | str,
     session_id: str,
     roles: Sequence[str],
+    revocations: redis.Redis,
 ) -> str:
-    """A signed access token for ``user_id`` in session ``session_id``."""
+    """A signed access token for ``user_id`` in session ``session_id``.
+
+    The revocation marker in Redis (``revocations``) is made sure of first: were it written
+    only later, after Redis lost its data, verifiers would refuse this new token.
+    """
+    revocations_since(revocations)
     kid, private_key = keys.signing_key()
     now = int(time.time())
     claims = {

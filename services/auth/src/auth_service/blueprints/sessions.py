@@ -60,7 +60,12 @@ def login() -> Response:
         min(settings.refresh_token_ttl, settings.session_max_age_s),
     )
     access = access_token(
-        ctx.keys, settings, user_id=user["id"], session_id=session_id, roles=user["roles"]
+        ctx.keys,
+        settings,
+        user_id=user["id"],
+        session_id=session_id,
+        roles=user["roles"],
+        revocations=ctx.redis,
     )
     log.info("login", extra={"user_id": str(user["id"]), "session_id": session_id})
     return _tokens(token_response(access, refresh, settings))
@@ -91,6 +96,7 @@ def refresh() -> Response:
         user_id=rotation.user["id"],
         session_id=rotation.session_id,
         roles=rotation.user["roles"],
+        revocations=ctx.redis,
     )
     return _tokens(token_response(access, rotation.refresh_token, settings))
 
