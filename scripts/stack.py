@@ -23,6 +23,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2  # scripts/stack.py runs with .venv's Python (make up/down/status)
+import psycopg2.extensions
+import redis
+from psycopg2 import sql
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -75,10 +80,9 @@ def _env(p: Profile) -> dict[str, str]:
         "GUNICORN_WORKERS": "2",
         **(E2E_LIMITS if p.name == "e2e" else {}),
     }
-    # Let a caller tune anything (e.g. BACKDROP_WORKER_CONCURRENCY) from the environment.
-    base.update(
-        {k: v for k, v in os.environ.items() if k.startswith("BACKDROP_") and k not in base}
-    )
+    # The caller's environment wins, also over the keys set above (another PostgreSQL or
+    # Redis via BACKDROP_DATABASE_URL / BACKDROP_REDIS_URL, BACKDROP_WORKER_CONCURRENCY...).
+    base.update({k: v for k, v in os.environ.items() if k.startswith("BACKDROP_")})
     return base
 
 
@@ -170,36 +174,34 @@ def _supervisord_running(p: Profile) -> bool:
         return False
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
 def _ensure_database(p: Profile, fresh: bool) -> None:
+    """Create the stack's database if missing (``fresh``: drop it and empty its Redis DB first).
+
+    Both come from the stack's own URLs, host and port included, so an override pointing at
+    another server is the one prepared.
+    """
+    env = _env(p)
+    target = psycopg2.extensions.parse_dsn(env["BACKDROP_DATABASE_URL"])
+    name = target.get("dbname") or p.database
+    admin = psycopg2.connect(**{**target, "dbname": "postgres"})
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            if fresh:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                ))  # fmt: skip
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()
     if fresh:
-        _psql(f"DROP DATABASE IF EXISTS {p.database} WITH (FORCE)")
-        subprocess.run(
-            ["redis-cli", "-n", str(p.redis_db), "FLUSHDB"], check=True, stdout=subprocess.DEVNULL
-        )
-    exists = subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-d",
-            "postgres",
-            "-tAc",
-            f"SELECT 1 FROM pg_database WHERE datname = '{p.database}'",  # noqa: S608 - fixed names
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    if not exists:
-        _psql(f"CREATE DATABASE {p.database}")
+        client = redis.Redis.from_url(env["BACKDROP_REDIS_URL"])
+        try:
+            client.flushdb()
+        finally:
+            client.close()
 
 
 def _wait_ready(p: Profile, timeout: float = 90.0) -> None:
