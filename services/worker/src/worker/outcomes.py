@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from backdrop_common import events, streams, taskstore
 from backdrop_common.errors import Unavailable
+from backdrop_common.retries import EXHAUSTED, RetryPolicy, exhausted_message
 from backdrop_common.storage import artifact_key
 
 from worker import metrics
@@ -42,6 +43,12 @@ def _delete_artifacts(rt: Runtime, row: dict[str, Any]) -> None:
         log.warning("could not delete partial artifacts: %s", type(exc).__name__)
 
 
+def _policy(rt: Runtime, processor: str) -> RetryPolicy:
+    """The processor's own retry policy, else the worker's."""
+    own = rt.processors[processor].retry if processor in rt.processors else None
+    return own or rt.settings.retry_policy
+
+
 def _requeue(
     rt: Runtime, row: dict[str, Any], delay: float, error: Any, handback: bool
 ) -> dict[str, Any] | None:
@@ -59,8 +66,7 @@ def _requeue(
         # XADD before our ACK: a crash in between leaves two entries (harmless), never none.
         # A delayed retry is sent by the relay once next_attempt_at has come.
         try:
-            streams.enqueue_job(rt.redis, row["processor"], str(row["id"]))
-            taskstore.mark_enqueued(rt.db, row["id"])
+            streams.send_job(rt.db, rt.redis, new)
         except (redis.RedisError, Unavailable) as exc:
             log.warning("re-enqueue failed (%s); the relay will send it", type(exc).__name__)
     return new
@@ -90,21 +96,29 @@ def finalise(
         new = _requeue(rt, row, 0.0, None, handback=True)
         if new is not None:
             metrics.JOBS_REQUEUED.labels(name, "shutdown").inc()
-    elif outcome.kind == "retry" and int(row["attempts"]) < int(row["max_attempts"]):
-        # The retry hook: backoff policy lives here (the delay a processor asks for wins).
-        delay = rt.settings.worker_retry_delay_seconds if outcome.delay is None else outcome.delay
+    elif outcome.kind == "retry" and _policy(rt, name).allows_another(
+        int(row["attempts"]), int(row["max_attempts"])
+    ):
+        # Back in the queue with a not-before time; the delay a processor asks for wins.
+        attempt = int(row["attempts"])
+        delay = _policy(rt, name).backoff(attempt) if outcome.delay is None else outcome.delay
         delay = min(max(0.0, float(delay)), MAX_RETRY_DELAY_S)
         error = {"code": "retrying", "message": (outcome.message or "retry requested")[:500]}
         new = _requeue(rt, row, delay, error, handback=False)
         if new is not None:
             metrics.JOBS_REQUEUED.labels(name, "retry").inc()
     else:
+        attempt_error = None
         if outcome.kind == "retry":
-            code, message = "retries_exhausted", "The task failed on every attempt."
+            cause = (outcome.code or "retrying", (outcome.message or "retry requested")[:500])
+            code, attempt_error = EXHAUSTED, cause
+            message = exhausted_message(int(row["attempts"]), *cause)
         else:
             code = outcome.code or "processor_crashed"
             message = outcome.message or "The processor failed unexpectedly."
-        new = taskstore.mark_failed(rt.db, task_id, wid, code, message[:1000])
+        new = taskstore.mark_failed(
+            rt.db, task_id, wid, code, message[:1000], attempt_error=attempt_error
+        )
         label = "failed"
         if new is not None:
             metrics.JOBS_FAILED.labels(name, code).inc()

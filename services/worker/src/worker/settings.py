@@ -6,6 +6,7 @@ import os
 import socket
 
 from backdrop_common.config import BaseServiceSettings
+from backdrop_common.retries import RetryPolicy
 from pydantic import Field
 
 
@@ -25,8 +26,25 @@ class WorkerSettings(BaseServiceSettings):
     )
     worker_cancel_deadline_seconds: float = Field(default=5.0, ge=0)
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
-    worker_retry_delay_seconds: float = Field(default=5.0, ge=0)
+    worker_retry_base_seconds: float = Field(
+        default=2.0, ge=0, description="Retry backoff: the longest wait after attempt 1."
+    )
+    worker_retry_factor: float = Field(
+        default=2.0, ge=1, description="Retry backoff: each attempt's longest wait times this."
+    )
+    worker_retry_cap_seconds: float = Field(
+        default=300.0, ge=0, description="Retry backoff: no wait longer than this."
+    )
     worker_block_ms: int = Field(default=1000, ge=10, description="XREADGROUP BLOCK time")
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The backoff of processors that bring no policy of their own (full jitter)."""
+        return RetryPolicy(
+            base_s=self.worker_retry_base_seconds,
+            factor=self.worker_retry_factor,
+            cap_s=self.worker_retry_cap_seconds,
+        )
 
     @property
     def processor_names(self) -> list[str] | None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
+from backdrop_common.retries import EXHAUSTED
 from backdrop_common.taskstore._dead_letters import (
-    EXHAUSTED,
     count_dead_letters,
     discard_dead_letter,
     list_dead_letters,

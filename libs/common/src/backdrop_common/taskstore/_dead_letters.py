@@ -8,11 +8,11 @@ discards it (it stays ``failed`` and leaves the list). The attempts' errors stay
 from __future__ import annotations
 
 from backdrop_common.db import Database
+from backdrop_common.retries import EXHAUSTED
 from backdrop_common.taskstore._queries import keyset_page
 from backdrop_common.taskstore._rows import TaskId, TaskRow, fetch_one, guarded_update
 
-EXHAUSTED = "retries_exhausted"
-_DEAD = "status = 'failed' AND error_code = 'retries_exhausted' AND discarded_at IS NULL"
+_DEAD = f"status = 'failed' AND error_code = '{EXHAUSTED}' AND discarded_at IS NULL"
 
 
 def list_dead_letters(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from backdrop_common.retries import RetryPolicy
 from marshmallow import Schema
 
 __all__ = [
@@ -126,6 +127,8 @@ class Processor:
     description: str
     params_schema: type[Schema]
     run: Callable[[ProcessorContext], dict[str, Any]]
+    retry: RetryPolicy | None = None
+    """Its own backoff and attempt limit; None: the worker's (``BACKDROP_WORKER_RETRY_*``)."""
 
     def load_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Validate ``params`` and fill defaults; raises ``marshmallow.ValidationError``."""
