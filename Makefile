@@ -9,7 +9,7 @@ E2E_PATHS ?= tests browser
 SCREENSHOTS ?=
 SUITES := libs/common libs/client services/auth services/upload services/sweeper services/gateway services/worker
 
-.PHONY: help install infra up down status run demo test test-unit test-e2e test-containers \
+.PHONY: help install infra up down status run demo test test-unit test-e2e test-observability test-containers \
         lint fmt typecheck bench screenshots all
 
 help: ## List the targets
@@ -38,6 +38,7 @@ test: install ## Run every test suite (libs, services, e2e) against real Postgre
 	@scripts/infra.sh 9000
 	@scripts/rgw.sh install
 	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-observability
 	@$(MAKE) --no-print-directory test-e2e
 
 test-unit: ## Run each library's and service's own tests
@@ -55,6 +56,10 @@ test-e2e: install ## Start a throw-away stack (ports 18080+) and run tests-e2e (
 
 screenshots: install ## Refresh docs/img/dashboard-*.png from the browser test on the e2e stack
 	@$(MAKE) --no-print-directory test-e2e E2E_PATHS=browser SCREENSHOTS=$(CURDIR)/docs/img
+
+test-observability: install ## promtool check/test of the alert rules, Prometheus config, Grafana dashboard
+	@scripts/system-packages.sh prometheus
+	@.venv/bin/pytest deploy/tests/test_observability.py -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-containers: install ## Images, the compose stack (project backdrop-ci, :28080), e2e + container tests, k8s checks
 	@scripts/containers/test.sh

@@ -78,6 +78,8 @@ def _env(p: Profile) -> dict[str, str]:
         "BACKDROP_S3_BUCKET": "backdrop",
         "BACKDROP_PROXY_HOPS": "1",
         "GUNICORN_WORKERS": "2",
+        # The gateway's /metrics wants this scrape token (or an operator's token).
+        "BACKDROP_METRICS_TOKEN": f"{p.name}-metrics-token",
         **(E2E_LIMITS if p.name == "e2e" else {}),
     }
     # The caller's environment wins, also over the keys set above (another PostgreSQL or

@@ -146,6 +146,7 @@ step "infra images (postgres, redis, moto)" scripts/containers/infra-images.sh |
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+METRICS_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 stack() {
     umask 077
     # Fresh secrets every run; production mode, so they must not be placeholders.
@@ -154,6 +155,7 @@ BACKDROP_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 BACKDROP_S3_ACCESS_KEY=backdrop-ci
 BACKDROP_S3_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+BACKDROP_METRICS_TOKEN=$METRICS_TOKEN
 BACKDROP_PUBLIC_URL=$BACKDROP_URL
 BACKDROP_S3_PUBLIC_ENDPOINT_URL=http://127.0.0.1:$S3_PORT
 BACKDROP_PUBLISH_ADDRESS=127.0.0.1
@@ -187,7 +189,8 @@ step "stack up (until gateway /readyz)" stack || exit 1
 # ---------------------------------------------------------------- 5, 6. the tests
 e2e() {
     # shellcheck disable=SC2086
-    (cd tests-e2e && BACKDROP_URL="$BACKDROP_URL" ../.venv/bin/pytest tests -q \
+    (cd tests-e2e && BACKDROP_URL="$BACKDROP_URL" BACKDROP_METRICS_TOKEN="$METRICS_TOKEN" \
+        ../.venv/bin/pytest tests -q \
         -p no:cacheprovider ${PYTEST_ARGS:-})
 }
 containers() {

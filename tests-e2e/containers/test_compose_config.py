@@ -91,7 +91,9 @@ def test_refuses_to_start_without_each_secret(tmp_path: Path, missing: str) -> N
 
 
 def test_main_file(tmp_path: Path) -> None:
-    services = resolved(tmp_path, "docker-compose.yml")["services"]
+    every = resolved(tmp_path, "docker-compose.yml")["services"]
+    # Opt-in services (``--profile observability``) are checked in test_observability_profile.
+    services = {name: s for name, s in every.items() if not s.get("profiles")}
     assert LONG_RUNNING | {"migrate"} == set(services)
     # Only the gateway and the S3 API are published.
     published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
@@ -126,6 +128,20 @@ def test_main_file(tmp_path: Path) -> None:
         assert env["BACKDROP_S3_ENDPOINT_URL"] == "http://minio:9000", name
         assert env["BACKDROP_S3_PUBLIC_ENDPOINT_URL"] == "http://localhost:9000", name
         assert services[name].get("read_only") is True, name
+
+
+def test_observability_profile(tmp_path: Path) -> None:
+    services = resolved(tmp_path, "docker-compose.yml")["services"]
+    opt_in = {name for name, s in services.items() if s.get("profiles")}
+    assert opt_in == {"prometheus", "grafana"}
+    for name in opt_in:
+        assert services[name]["profiles"] == ["observability"]
+        for port in services[name]["ports"]:  # loopback unless the operator says otherwise
+            assert str(port.get("host_ip", port) if isinstance(port, dict) else port).startswith(
+                "127.0.0.1"
+            ), (name, port)
+    mounts = " ".join(str(v) for v in services["grafana"]["volumes"])
+    assert "deploy/observability/grafana/dashboards" in mounts
 
 
 def test_every_backdrop_variable_is_a_real_setting(tmp_path: Path) -> None:

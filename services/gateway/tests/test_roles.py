@@ -42,6 +42,7 @@ EXPECTED: dict[str, str | None] = {
     "admin_tasks.dead_letters": "operator",
     "admin_tasks.bulk_retry": "operator",
     "admin_tasks.bulk_cancel": "operator",
+    "health.metrics": "operator",  # or Prometheus' scrape token (test_metrics.py)
     "admin_users.list_users": "admin",
     "admin_users.get_user": "admin",
     "admin_users.disable_user": "admin",
@@ -55,7 +56,6 @@ EXPECTED: dict[str, str | None] = {
     "docs.docs_page": PUBLIC,
     "health.healthz": PUBLIC,
     "health.readyz": PUBLIC,
-    "health.metrics": PUBLIC,
     "static": PUBLIC,
     "admin_page.dashboard": PUBLIC,  # the page holds no data; its API calls need the role
     "admin_page.asset": PUBLIC,

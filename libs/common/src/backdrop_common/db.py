@@ -19,6 +19,7 @@ import psycopg2.extras
 import psycopg2.pool
 
 from backdrop_common.errors import Unavailable
+from backdrop_common.metrics import DEPENDENCY_ERRORS
 
 if TYPE_CHECKING:
     from backdrop_common.config import BaseServiceSettings
@@ -120,12 +121,14 @@ class Database:
                 pool.putconn(conn, close=True)
                 conn = pool.getconn()
         except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
+            DEPENDENCY_ERRORS.labels("postgres").inc()
             raise Unavailable("The database is not reachable.") from exc
         broken = False
         try:
             yield conn
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             broken = True
+            DEPENDENCY_ERRORS.labels("postgres").inc()
             raise Unavailable("The database is not reachable.") from exc
         finally:
             broken = broken or bool(conn.closed)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from flask import Blueprint, Response, jsonify
+from prometheus_client.registry import Collector
 
 from backdrop_common.metrics import render_metrics
 
@@ -54,13 +55,19 @@ def run_checks(checks: Mapping[str, Check], timeout: float = CHECK_TIMEOUT) -> d
 
 
 def health_blueprint(
-    checks: Mapping[str, Check], details: Callable[[], bool] | None = None
+    checks: Mapping[str, Check],
+    details: Callable[[], bool] | None = None,
+    *,
+    metrics_guard: Callable[[], None] | None = None,
+    collectors: Iterable[Collector] = (),
 ) -> Blueprint:
     """A blueprint serving the three health endpoints with ``checks`` behind ``/readyz``.
 
     ``details`` decides per request whether ``/readyz`` names each check and its failure;
     a public service (the gateway) shows them to operators only, the rest of the world
     learns ready or not (which dependency is down tells an attacker where to push).
+    ``metrics_guard`` runs before ``/metrics`` answers (it raises to refuse: a public
+    service keeps its metrics from the world); ``collectors`` add scrape-time samples.
     """
     bp = Blueprint("health", __name__)
 
@@ -84,7 +91,12 @@ def health_blueprint(
     @bp.get("/metrics")
     def metrics() -> Response:
         """Prometheus text exposition."""
-        payload, content_type = render_metrics()
+        if metrics_guard is not None:
+            metrics_guard()
+        payload, content_type = render_metrics(collectors)
         return Response(payload, content_type=content_type)
+
+    # The guard's role, for the route tables that check who may call what.
+    metrics.required_role = getattr(metrics_guard, "required_role", None)  # type: ignore[attr-defined]
 
     return bp

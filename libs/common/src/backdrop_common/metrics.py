@@ -8,15 +8,18 @@ in-process registry is used.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 HTTP_REQUESTS = Counter(
     "backdrop_http_requests_total",
@@ -31,10 +34,29 @@ HTTP_LATENCY = Histogram(
 )
 
 
-def render_metrics() -> tuple[bytes, str]:
-    """Return the exposition text and its content type, aggregated across processes."""
+# Failures talking to a dependency (label ``dependency``: postgres, redis or s3), counted
+# where the code turns them into 503s or retries: the signal behind "PostgreSQL is flapping".
+DEPENDENCY_ERRORS = Counter(
+    "backdrop_dependency_errors_total",
+    "Failed calls to a dependency (connection refused, timeout, 5xx)",
+    ["dependency"],
+)
+
+
+def render_metrics(collectors: Iterable[Collector] = ()) -> tuple[bytes, str]:
+    """Return the exposition text and its content type, aggregated across processes.
+
+    ``collectors`` add samples computed at scrape time (e.g. queue depth read from Redis),
+    which are the same in every process and so are not stored per process.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    if not collectors:
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    scrape = CollectorRegistry()
+    for collector in (registry, *collectors):
+        scrape.register(collector)
+    return generate_latest(scrape), CONTENT_TYPE_LATEST

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import redis
 
 from backdrop_common.errors import Unavailable
+from backdrop_common.metrics import DEPENDENCY_ERRORS
 
 
 def redis_from_url(
@@ -38,4 +39,5 @@ def unavailable_on_error(what: str = "Redis") -> Iterator[None]:
     try:
         yield
     except redis.RedisError as exc:
+        DEPENDENCY_ERRORS.labels("redis").inc()
         raise Unavailable(f"{what} is not reachable right now.") from exc

@@ -23,6 +23,7 @@ import redis
 from flask import current_app, g, request
 
 from backdrop_common.errors import Forbidden, Unauthorized, Unavailable
+from backdrop_common.metrics import DEPENDENCY_ERRORS
 from backdrop_common.redis_keys import REVOCATIONS_SINCE, revoked_jti_key, revoked_sid_key
 
 ALGORITHM = "EdDSA"
@@ -159,6 +160,7 @@ class TokenVerifier:
                 revoked, since = pipe.execute()
             complete_since = int(since) if since is not None else _mark_revocations_lost(self.redis)
         except (redis.RedisError, ValueError) as exc:
+            DEPENDENCY_ERRORS.labels("redis").inc()
             raise Unavailable("Token revocation cannot be checked right now.") from exc
         if revoked:
             raise Unauthorized("The token has been revoked.")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from backdrop_common.app import create_service_app
 from backdrop_common.errors import BackdropError
+from backdrop_common.fleet_metrics import FleetCollector
 from backdrop_common.health import health_blueprint, readiness_checks
 from backdrop_common.taskstore import migrate_tasks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier, bearer_token
@@ -13,6 +14,7 @@ from flask import Flask, current_app
 
 from gateway import aliases, clients, docs, events, forward, processors, resources, tasks, ws
 from gateway.admin import fleet as admin_fleet
+from gateway.admin import observability
 from gateway.admin import page as admin_page
 from gateway.admin import tasks as admin_tasks
 from gateway.admin import users as admin_users
@@ -43,7 +45,14 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     # What the gateway needs from auth is its key set (every token check uses it).
     checks["auth"] = _probe(app, f"{settings.auth_url}/.well-known/jwks.json")
     checks["upload"] = _probe(app, f"{settings.upload_url}/healthz")
-    app.register_blueprint(health_blueprint(checks, details=_operator_asking))
+    app.register_blueprint(
+        health_blueprint(
+            checks,
+            details=_operator_asking,
+            metrics_guard=observability.metrics_guard,
+            collectors=[FleetCollector(res.redis, res.db)],
+        )
+    )
     return app
 
 

@@ -13,7 +13,7 @@ from apispec import APISpec
 from backdrop_common import auth_schemas
 from flask import Blueprint, Response, current_app, jsonify, render_template_string
 
-from gateway.apidoc import build_operation, build_spec, operation
+from gateway.apidoc import ERROR_TEXT, PROBLEM, build_operation, build_spec, operation
 
 bp = Blueprint("docs", __name__)
 
@@ -84,7 +84,11 @@ _HEALTH_ROUTES = [
         "Readiness: database, Redis, auth and upload answer.",
         ("application/json", "{status, checks}"),
     ),
-    ("/metrics", "Prometheus metrics.", ("text/plain", "Prometheus text format")),
+    (
+        "/metrics",
+        "Prometheus metrics (the scrape token or an operator's access token).",
+        ("text/plain", "Prometheus text format"),
+    ),
 ]
 
 
@@ -119,6 +123,13 @@ def _extra(spec: APISpec) -> None:
                 },
             }
         }
+        if path == "/metrics":
+            op["security"] = [{"bearerAuth": []}]
+            for code in (401, 403):
+                op["responses"][str(code)] = {
+                    "description": ERROR_TEXT[code],
+                    "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
         if path == "/readyz":
             op["responses"]["503"] = {
                 "description": "A dependency is down",

@@ -60,3 +60,6 @@ class GatewaySettings(BaseServiceSettings):
     """Append to an incoming X-Forwarded-For (only behind a trusted proxy) instead of
     replacing it with the peer address, so clients cannot spoof their address to auth's
     per-IP rate limit."""
+    metrics_token: str = ""
+    """Bearer token Prometheus sends to read ``/metrics`` (an operator's access token works
+    too); empty = only operators' tokens. ``/metrics`` is never open to the world."""

@@ -29,6 +29,7 @@ from backdrop_common.tokens import Principal
 from flask import request
 
 from gateway import clients
+from gateway.admin import observability
 from gateway.params import validate_params
 from gateway.resources import public_url_for, resources
 
@@ -107,6 +108,7 @@ def create(
     if not created and row.get("request_hash") != request_hash:
         raise IdempotencyMismatch("This Idempotency-Key was already used with another request.")
     if created:
+        observability.TASKS_CREATED.labels(row["processor"]).inc()
         events.publish_status(res.redis, row)
     upload = None
     # A task of unknown size (a seed request) can only be streamed: no presigned form.

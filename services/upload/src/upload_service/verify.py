@@ -23,6 +23,7 @@ from backdrop_common.errors import TaskFinished, UploadInvalid
 from backdrop_common.faults import QUEUED_BEFORE_XADD, fault_point
 from backdrop_common.storage import ObjectNotFound, verified_key
 
+from upload_service.metrics import observe_upload
 from upload_service.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,8 @@ def verify_and_queue(
         _discard(res, key)
         current = taskstore.get_task(res.db, row["id"])
         return settled(current) if current else settled(row)
+    method = "multipart" if row.get("multipart_upload_id") else "presigned"
+    observe_upload("streamed" if streamed else method, int(queued["size"] or 0), row["created_at"])
     if streamed is None:
         _discard(res, input_key)  # checked and copied; a later upload there is swept
     return enqueue(res, queued)

@@ -30,4 +30,10 @@ JOB_SECONDS = Histogram(
     ["processor", "outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
+QUEUE_WAIT_SECONDS = Histogram(
+    "backdrop_worker_queue_wait_seconds",
+    "From a job being due (queued, or its retry time) to a worker claiming it",
+    ["processor"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
 JOBS_RUNNING = Gauge("backdrop_worker_jobs_running", "Jobs running right now")

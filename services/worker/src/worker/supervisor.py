@@ -116,6 +116,11 @@ class JobSupervisor(threading.Thread):
             self._cancel.set()
         events.publish_status(rt.redis, row)
         metrics.JOBS_STARTED.labels(row["processor"]).inc()
+        times = (row.get("queued_at"), row.get("next_attempt_at"))
+        due = max((t for t in times if t is not None), default=row["started_at"])
+        metrics.QUEUE_WAIT_SECONDS.labels(row["processor"]).observe(
+            max(0.0, (row["started_at"] - due).total_seconds())
+        )
         metrics.JOBS_RUNNING.inc()
         started = time.monotonic()
         try:

@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from backdrop_common.config import BaseServiceSettings
+from backdrop_common.metrics import DEPENDENCY_ERRORS
 from backdrop_common.storage._multipart import (
     MultipartMixin,
     ObjectNotFound,
@@ -31,6 +32,15 @@ from backdrop_common.storage.keys import (
 )
 
 __all__ = ["ObjectNotFound", "Storage"]
+
+
+def _count_error(**_: Any) -> None:
+    DEPENDENCY_ERRORS.labels("s3").inc()
+
+
+def _count_5xx(http_response: Any = None, **_: Any) -> None:
+    if http_response is not None and http_response.status_code >= 500:
+        DEPENDENCY_ERRORS.labels("s3").inc()
 
 
 class Storage(MultipartMixin):
@@ -54,6 +64,9 @@ class Storage(MultipartMixin):
         }
         self.s3: Any = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, **creds)
         self.signer: Any = boto3.client("s3", endpoint_url=settings.presign_endpoint_url, **creds)
+        # Count S3 trouble (no answer, or a 5xx after botocore's retries) for the dashboards.
+        self.s3.meta.events.register("after-call-error", _count_error)
+        self.s3.meta.events.register("after-call.s3", _count_5xx)
         # Bounded memory: at most max_concurrency parts in flight plus a small read-ahead.
         self.transfer = TransferConfig(
             multipart_threshold=MIN_PART_SIZE,
