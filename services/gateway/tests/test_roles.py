@@ -25,6 +25,11 @@ EXPECTED: dict[str, str | None] = {
     "tasks.task_result": "user",
     "events.task_events": "user",
     "events.user_events": "user",
+    "webhooks.create_webhook": "user",
+    "webhooks.list_webhooks": "user",
+    "webhooks.delete_webhook": "user",
+    "webhooks.rotate_webhook_secret": "user",
+    "webhooks.webhook_deliveries": "user",
     "ws.task_ws": "user",  # WebSocket routes: HTTP calls are not tried (see test_ws)
     "ws.user_ws": "user",
     "processors.list_processors": "user",

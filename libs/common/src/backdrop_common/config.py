@@ -43,6 +43,9 @@ class BaseServiceSettings(BaseSettings):
     body_read_timeout_s: float = 30.0  # a request body that stalls this long: 408
     db_pool_max: int = 10
     db_pool_idle: int = 4  # connections kept open between requests, per process
+    # Networks a webhook URL may resolve into although they are not public (JSON list of
+    # CIDRs, e.g. '["127.0.0.1/32"]'); checked by the gateway and by the sweeper's sender.
+    webhook_allow_networks: list[str] = []
 
     @property
     def is_development(self) -> bool:

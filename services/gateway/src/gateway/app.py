@@ -12,7 +12,18 @@ from backdrop_common.taskstore import migrate_tasks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier, bearer_token
 from flask import Flask, current_app
 
-from gateway import aliases, clients, docs, events, forward, processors, resources, tasks, ws
+from gateway import (
+    aliases,
+    clients,
+    docs,
+    events,
+    forward,
+    processors,
+    resources,
+    tasks,
+    webhooks,
+    ws,
+)
 from gateway.admin import fleet as admin_fleet
 from gateway.admin import observability
 from gateway.admin import page as admin_page
@@ -36,7 +47,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
         settings.jwt_audience,
         res.redis,
     )
-    for module in (tasks, processors, events, forward, aliases, docs):
+    for module in (tasks, processors, events, webhooks, forward, aliases, docs):
         app.register_blueprint(module.bp)
     ws.init_app(app, settings)
     for module in (admin_fleet, admin_tasks, admin_users, admin_page):

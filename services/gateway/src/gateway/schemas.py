@@ -32,6 +32,17 @@ class TaskCreateSchema(StrictSchema):
         validate=validate.Regexp(r"^[0-9a-fA-F]{64}\Z"),
         metadata={"description": "Hex SHA-256 of the file; verified at upload-complete."},
     )
+    callback_url = fields.Url(
+        load_default=None,
+        allow_none=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=2048),
+        metadata={
+            "description": "POSTed the Task JSON (signed with callback_secret) on every "
+            "terminal status."
+        },
+    )
 
 
 class ProgressSchema(Schema):
@@ -106,6 +117,9 @@ class TaskCreatedSchema(Schema):
     """Answer to a task creation."""
 
     task = fields.Nested(TaskSchema)
+    callback_secret = fields.String(
+        metadata={"description": "Only with callback_url: the secret its calls are signed with."}
+    )
     upload = fields.Nested(UploadSchema, allow_none=True)
 
 

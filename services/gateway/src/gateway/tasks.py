@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from backdrop_common import taskstore
 from backdrop_common.body import json_body, load
 from backdrop_common.tokens import current_principal, require_auth
+from backdrop_common.webhooks import add_callback
 from flask import Blueprint, Response, jsonify
 
 from gateway import schemas, taskops
 from gateway.apidoc import operation
 from gateway.resources import resources
+from gateway.webhooks import safe_url
 
 bp = Blueprint("tasks", __name__)
 IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-255 chars)."),)
@@ -37,8 +40,14 @@ def create_task() -> tuple[Response, int]:
     """Create a task and get its upload instructions."""
     key = taskops.idempotency_key()
     data = load(schemas.TaskCreateSchema(), json_body())
+    callback = data.pop("callback_url", None)
+    if callback:
+        safe_url(callback, "callback_url")
     task, upload, created = taskops.create(current_principal(), data, key)
-    return jsonify(task=task, upload=upload), 201 if created else 200
+    body: dict[str, Any] = {"task": task, "upload": upload}
+    if callback:
+        body["callback_secret"] = add_callback(resources().db, uuid.UUID(task["id"]), callback)
+    return jsonify(body), 201 if created else 200
 
 
 @bp.get("/v1/tasks")

@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 
 from sweeper.settings import SweeperSettings
 from sweeper.sweep import sweep_once
+from sweeper.webhooks import dispatch_forever
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,11 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
         taskstore.migrate_tasks(clients.db)
     server = serve_health(settings, clients) if settings.sweeper_health_port else None
     recovering_until = 0.0
+    # Webhooks have their own loop: a slow receiver must not delay the lifecycle's timers.
+    dispatcher = threading.Thread(
+        target=dispatch_forever, args=(settings, clients.db, stop), name="webhooks"
+    )
+    dispatcher.start()
     log.info("sweeper started (every %.1f s)", settings.sweep_interval_s)
     while not stop.is_set():
         recovering = time.monotonic() < recovering_until
@@ -91,6 +97,7 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
         except Exception:  # a dependency is down: log, wait, try again
             log.exception("sweep failed")
         stop.wait(settings.sweep_interval_s)
+    dispatcher.join()
     if server is not None:
         server.shutdown()
     clients.close()

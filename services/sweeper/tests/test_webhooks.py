@@ -1,0 +1,215 @@
+"""The webhook dispatcher: a terminal status reaches a receiver written here, which checks
+the Standard Webhooks signature itself; a receiver that is down gets the event once it is
+up; redirects are not followed; non-public targets are refused at send time; every
+attempt is recorded; a delivery that keeps failing gives up after its retry window."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import urllib3
+from backdrop_common import taskstore, webhooks
+from backdrop_testing.plugin import LiveServer
+from flask import Flask, Response, request
+from sweeper.service import Clients
+from sweeper.settings import SweeperSettings
+from sweeper.webhooks import RESPONSE_KEPT, dispatch_once
+
+
+class Receiver:
+    """A webhook receiver: records each POST; answers ``status`` with ``body``."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.status, self.body, self.headers = 204, "", {}
+        app = Flask("receiver")
+
+        @app.post("/hook")
+        def hook() -> Response:
+            self.calls.append(
+                {
+                    "headers": dict(request.headers),
+                    "body": request.get_data(),
+                    "callback": "cb" in request.args,
+                }
+            )
+            return Response(self.body, status=self.status, headers=self.headers)
+
+        self.server = LiveServer(app, port)
+        self.url = f"{self.server.url}/hook"
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """Check a Standard Webhooks signature by hand (not with the sender's library)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['Webhook-Id']}.{headers['Webhook-Timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [s.split(",", 1)[1] for s in headers["Webhook-Signature"].split(" ")]
+    assert any(hmac.compare_digest(expected, s) for s in offered), "bad signature"
+    assert abs(time.time() - int(headers["Webhook-Timestamp"])) < 60
+    doc: dict[str, Any] = json.loads(body)
+    return doc
+
+
+@pytest.fixture
+def hook_settings(settings: SweeperSettings) -> SweeperSettings:
+    """Loopback allowed (receivers run here), quick backoff, short timeout."""
+    return settings.model_copy(
+        update={
+            "webhook_allow_networks": ["127.0.0.1/32"],
+            "webhook_backoff_s": 0.2,
+            "webhook_timeout_s": 2.0,
+        }
+    )
+
+
+@pytest.fixture
+def send(hook_settings: SweeperSettings, clients: Clients) -> Iterator[Any]:
+    """``send(settings=None)``: one dispatcher pass; how many deliveries it attempted."""
+    pool = ThreadPoolExecutor(4)
+    http = urllib3.PoolManager()
+
+    def once(settings: SweeperSettings | None = None) -> int:
+        return dispatch_once(settings or hook_settings, clients.db, http, pool)
+
+    yield once
+    pool.shutdown()
+    with clients.db.cursor() as cur:
+        cur.execute("TRUNCATE tasks.webhook_endpoints, tasks.task_callbacks CASCADE")
+        cur.execute("TRUNCATE tasks.webhook_deliveries CASCADE")
+
+
+def _cancel(clients: Clients, task: dict[str, Any]) -> None:
+    taskstore.request_cancel(clients.db, task["id"], None)
+
+
+def _log(clients: Clients, owner: uuid.UUID, endpoint_id: str) -> list[dict[str, Any]]:
+    got = webhooks.deliveries(clients.db, owner, uuid.UUID(endpoint_id))
+    assert got is not None
+    return got
+
+
+def test_terminal_status_reaches_endpoint_and_callback_signed(
+    clients: Clients, make_task: Any, send: Any
+) -> None:
+    receiver = Receiver()
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    assert made is not None
+    endpoint, secret = made
+    task = make_task(owner_id=owner)
+    callback_secret = webhooks.add_callback(clients.db, task["id"], receiver.url + "?cb=1")
+    make_task()  # someone else's task: their (absent) endpoints, not ours
+    _cancel(clients, task)
+    assert send() == 2
+    assert len(receiver.calls) == 2
+    for call in receiver.calls:
+        key = callback_secret if call["callback"] else secret
+        doc = verify(key, call["headers"], call["body"])
+        assert (doc["id"], doc["status"]) == (str(task["id"]), "cancelled")
+    assert {c["callback"] for c in receiver.calls} == {True, False}
+    # A forged body fails the receiver's check.
+    forged = receiver.calls[0]["body"].replace(b"cancelled", b"succeeded")
+    with pytest.raises(AssertionError):
+        verify(secret, receiver.calls[0]["headers"], forged)
+    [delivery] = _log(clients, owner, endpoint["id"])
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 1
+    assert delivery["attempt_log"][0]["status_code"] == 204
+    assert send() == 0  # delivered once, not again
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_receiver_down_then_up_gets_the_event(
+    clients: Clients, make_task: Any, send: Any
+) -> None:
+    port = _free_port()
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(clients.db, owner, f"http://127.0.0.1:{port}/hook")
+    assert made is not None
+    endpoint, secret = made
+    task = make_task(owner_id=owner)
+    _cancel(clients, task)
+    assert send() == 1  # nobody listens
+    [delivery] = _log(clients, owner, endpoint["id"])
+    assert delivery["state"] == "pending" and delivery["attempt_log"][0]["error"]
+    assert send() == 0  # backing off
+    receiver = Receiver(port)
+    deadline = time.monotonic() + 10
+    while not receiver.calls and time.monotonic() < deadline:
+        send()
+        time.sleep(0.1)
+    [call] = receiver.calls
+    assert verify(secret, call["headers"], call["body"])["status"] == "cancelled"
+    [delivery] = _log(clients, owner, endpoint["id"])
+    assert delivery["state"] == "delivered"
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [None, 204]
+    # The same webhook-id on every attempt, so a receiver can drop duplicates.
+    assert call["headers"]["Webhook-Id"] == f"msg_{delivery['id'].replace('-', '')}"
+
+
+def test_redirects_are_not_followed_and_answers_are_truncated(
+    clients: Clients, make_task: Any, send: Any
+) -> None:
+    target = Receiver()
+    receiver = Receiver()
+    receiver.status, receiver.headers = 307, {"Location": target.url}
+    receiver.body = "x" * (RESPONSE_KEPT * 5)
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    assert made is not None
+    _cancel(clients, make_task(owner_id=owner))
+    send()
+    assert len(receiver.calls) == 1 and target.calls == []
+    [delivery] = _log(clients, owner, made[0]["id"])
+    [attempt] = delivery["attempt_log"]
+    assert (attempt["status_code"], attempt["error"]) == (307, "HTTP 307")
+    assert len(attempt["response"]) == RESPONSE_KEPT
+    assert delivery["state"] == "pending"
+
+
+def test_non_public_targets_are_refused_when_sending(
+    clients: Clients, make_task: Any, send: Any, hook_settings: SweeperSettings
+) -> None:
+    receiver = Receiver()
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    assert made is not None
+    _cancel(clients, make_task(owner_id=owner))
+    send(hook_settings.model_copy(update={"webhook_allow_networks": []}))
+    assert receiver.calls == []
+    [delivery] = _log(clients, owner, made[0]["id"])
+    assert delivery["attempt_log"][0]["error"].startswith("refused: ")
+
+
+def test_gives_up_after_the_retry_window(
+    clients: Clients, make_task: Any, send: Any, hook_settings: SweeperSettings
+) -> None:
+    receiver = Receiver()
+    receiver.status = 500
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    assert made is not None
+    _cancel(clients, make_task(owner_id=owner))
+    time.sleep(0.3)
+    send(hook_settings.model_copy(update={"webhook_retry_for_s": 0.1}))
+    [delivery] = _log(clients, owner, made[0]["id"])
+    assert delivery["state"] == "failed" and delivery["finished_at"]
+
+
+def test_default_retry_window_is_over_a_day() -> None:
+    assert SweeperSettings.model_fields["webhook_retry_for_s"].default > 24 * 3600
