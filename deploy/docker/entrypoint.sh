@@ -31,10 +31,12 @@ case "$service" in
 esac
 case "$service" in
     worker)
-        # worker.settings reads BACKDROP_WORKER_HEALTH_PORT (/healthz, /readyz, /metrics).
+        # worker.settings reads BACKDROP_WORKER_HEALTH_PORT (/healthz, /readyz, /metrics);
+        # its health server binds 127.0.0.1 by default, unreachable by outside probes.
         BACKDROP_PORT="${BACKDROP_WORKER_HEALTH_PORT:-${BACKDROP_PORT:-$default_port}}"
         BACKDROP_WORKER_HEALTH_PORT="$BACKDROP_PORT"
-        export BACKDROP_WORKER_HEALTH_PORT
+        BACKDROP_WORKER_HEALTH_HOST="${BACKDROP_WORKER_HEALTH_HOST:-0.0.0.0}"
+        export BACKDROP_WORKER_HEALTH_PORT BACKDROP_WORKER_HEALTH_HOST
         ;;
     sweeper)
         # sweeper.settings: the sweeper's health server binds 127.0.0.1 by default,

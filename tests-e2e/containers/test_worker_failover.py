@@ -2,8 +2,8 @@
 
 The job is gzip at level 9 of 32 MiB of random bytes (several seconds of CPU), so it is
 certainly still running when the worker holding it (tasks.worker_id, its consumer name
-<hostname>-<pid>) is killed. The stream entry stays pending for the dead consumer and its
-database lease lapses; after 1.5 x BACKDROP_WORKER_LEASE_SECONDS (6 s in the CI stack) a live
+<hostname>-<n>) is killed. The stream entry stays pending for the dead consumer and its
+database lease lapses; after 1.25 x BACKDROP_WORKER_LEASE_SECONDS (6 s by default) a live
 worker's XAUTOCLAIM takes it over and `claim` re-runs it (attempts 2). The artifact must
 decompress to exactly the uploaded bytes.
 """

@@ -111,6 +111,13 @@ def test_progress_cache(redis_client: redis.Redis) -> None:
     assert 0 < redis_client.ttl(redis_keys.progress_key(task)) <= events.PROGRESS_TTL_S
 
 
+def test_progress_cache_cleared(redis_client: redis.Redis) -> None:
+    task = uuid.uuid4()
+    events.set_progress(redis_client, task, 0.7, "hashing", None)
+    events.clear_progress(redis_client, task)
+    assert events.get_progress(redis_client, task) is None
+
+
 def test_cancel_signal(redis_client: redis.Redis) -> None:
     task = uuid.uuid4()
     assert not events.cancel_signalled(redis_client, task)

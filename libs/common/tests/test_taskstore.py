@@ -110,6 +110,13 @@ def test_a_new_attempt_starts_with_no_progress(db: Database, make_task: MakeTask
     assert (progress["fraction"], progress["stage"], progress["message"]) == (0.0, None, None)
 
 
+def test_a_task_whose_cancel_was_accepted_never_succeeds(db: Database, make_task: MakeTask) -> None:
+    task = _running(db, make_task, "w1")
+    ts.request_cancel(db, task["id"], None)
+    assert ts.mark_succeeded(db, task["id"], "w1", {"x": 1}, []) is None
+    assert ts.mark_cancelled(db, task["id"], "w1")["status"] == "cancelled"
+
+
 def test_lease_renewal_reports_a_cancel_request(db: Database, make_task: MakeTask) -> None:
     task = _running(db, make_task, "w1")
     assert ts.extend_lease(db, task["id"], "w1", 30)["cancel_requested"] is False

@@ -26,6 +26,7 @@ from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.storage import Storage
 from worker.consumer import StreamConsumer
+from worker.horse_handle import HorsePool
 from worker.processors.registry import load_processors
 from worker.runtime import Runtime
 from worker.settings import WorkerSettings
@@ -128,23 +129,30 @@ def tasks(db: Database, storage: Storage, redis_client: redis.Redis) -> TaskFact
 
 
 @pytest.fixture
-def runtime(settings: WorkerSettings, db: Database, storage: Storage, redis_client: Any) -> Runtime:
+def runtime(
+    settings: WorkerSettings, db: Database, storage: Storage, redis_client: Any
+) -> Iterator[Runtime]:
     """An in-process worker runtime (consumer ``me`` serving ``checksum``)."""
     client = redis_from_url(settings.redis_url)
     consumer = StreamConsumer(client, ["checksum"], "me", block_ms=50)
     consumer.ensure_groups()
-    return Runtime(settings, db, client, storage, consumer, load_processors(["checksum"]), "me")
+    horses = HorsePool(settings, 1)
+    yield Runtime(
+        settings, db, client, storage, consumer, load_processors(["checksum"]), "me", horses
+    )
+    horses.close()
 
 
 class WorkerProcess:
     """A ``backdrop-worker`` subprocess with its own log file."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, *args: str) -> None:
-        self.worker_id = f"test-{uuid.uuid4().hex[:8]}"
-        self.log_path = log_dir / f"{self.worker_id}.log"
+    def __init__(self, env: dict[str, str], log_dir: Path, *args: str, named: bool = True) -> None:
+        # Unnamed: the worker picks its own stable name (found from its presence hash).
+        self.worker_id: str | None = f"test-{uuid.uuid4().hex[:8]}" if named else None
+        self.log_path = log_dir / f"{self.worker_id or uuid.uuid4().hex[:8]}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [str(WORKER_BIN), "--worker-id", self.worker_id, *args],
+            [str(WORKER_BIN), *(["--worker-id", self.worker_id] if named else []), *args],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -156,6 +164,18 @@ class WorkerProcess:
 
         def registered() -> bool:
             assert self.proc.poll() is None, f"worker exited early:\n{self.logs()}"
+            if self.worker_id is None:
+                self.worker_id = next(
+                    (
+                        key.removeprefix("backdrop:workers:")
+                        for key in client.scan_iter("backdrop:workers:*")
+                        if client.hget(key, "pid") == str(self.proc.pid)
+                        and client.hget(key, "health_port")
+                    ),
+                    None,
+                )
+                if self.worker_id is None:
+                    return False
             port = client.hget(f"backdrop:workers:{self.worker_id}", "health_port")
             self.health_port = int(port) if port else None
             return bool(self.health_port)
@@ -210,13 +230,16 @@ class WorkerProcess:
 def start_worker(
     env: dict[str, str], tmp_path: Path, redis_client: redis.Redis
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    """Factory: ``start_worker(*cli_args, ready=True)`` runs a worker subprocess."""
+    """Factory: ``start_worker(*cli_args, ready=True, named=True)`` runs a worker subprocess."""
     started: list[WorkerProcess] = []
 
     def start(
-        *args: str, ready: bool = True, extra_env: dict[str, str] | None = None
+        *args: str,
+        ready: bool = True,
+        extra_env: dict[str, str] | None = None,
+        named: bool = True,
     ) -> WorkerProcess:
-        worker = WorkerProcess({**env, **(extra_env or {})}, tmp_path, *args)
+        worker = WorkerProcess({**env, **(extra_env or {})}, tmp_path, *args, named=named)
         started.append(worker)
         if ready:
             worker.wait_ready(redis_client)

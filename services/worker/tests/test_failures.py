@@ -49,9 +49,21 @@ def test_crash_is_generic_in_the_row_and_detailed_in_the_log(
     assert records[0]["task_id"] == str(row["id"])
 
 
-def test_child_killed_by_a_signal_counts_as_a_crash(worker: Any, tasks: Any) -> None:
+def test_a_horse_killed_once_is_retried(worker: Any, tasks: Any, tmp_path: Path) -> None:
+    # Like an out-of-memory kill: the next attempt, on a fresh horse, succeeds.
+    done = _finished(tasks, tasks("segv", params={"marker": str(tmp_path / "m")}))
+    assert (done["status"], done["attempts"], done["result"]) == (
+        "succeeded",
+        2,
+        {"survived": True},
+    )
+
+
+def test_a_horse_killed_every_time_stops_at_the_poison_limit(worker: Any, tasks: Any) -> None:
     done = _finished(tasks, tasks("segv"))
-    assert (done["status"], done["error_code"]) == ("failed", "processor_crashed")
+    assert (done["status"], done["error_code"]) == ("failed", "retries_exhausted")
+    assert done["attempts"] == done["max_attempts"] == 5
+    assert "killed (SIGSEGV)" in done["error_message"]
     after = _finished(tasks, tasks("checksum", b"still serving"))
     assert after["status"] == "succeeded"
 

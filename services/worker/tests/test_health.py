@@ -20,7 +20,7 @@ def test_health_endpoints_presence_and_catalogue(
     ready = requests.get(worker.url("/readyz"), timeout=5).json()
     assert ready == {
         "status": "ready",
-        "checks": {"postgres": "ok", "redis": "ok", "storage": "ok"},
+        "checks": {"postgres": "ok", "redis": "ok", "storage": "ok", "jobs": "ok"},
     }
 
     presence = redis_client.hgetall(f"backdrop:workers:{worker.worker_id}")
@@ -58,6 +58,25 @@ def test_health_endpoints_presence_and_catalogue(
     worker.signal(signal.SIGTERM)
     worker.proc.wait(30)
     assert not redis_client.exists(f"backdrop:workers:{worker.worker_id}")
+
+
+def _listening_address(port: int) -> str:
+    """The local address a LISTEN socket on ``port`` is bound to (from /proc/net/tcp)."""
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                return ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_health_server_binds_the_configured_address(start_worker: Any, redis_client: Any) -> None:
+    assert _listening_address(start_worker().health_port) == "127.0.0.1"  # the default
+    chosen = start_worker(extra_env={"BACKDROP_WORKER_HEALTH_HOST": "127.0.0.2"}, ready=False)
+    key = f"backdrop:workers:{chosen.worker_id}"
+    port = wait_for(lambda: int(redis_client.hget(key, "health_port") or 0), 30, 0.1)
+    assert _listening_address(port) == "127.0.0.2"
 
 
 def test_unknown_processor_is_a_usage_error(start_worker: Any) -> None:

@@ -15,7 +15,7 @@ from worker.consumer import Delivery
 from worker.outcomes import artifact_prefix, finalise
 from worker.protocol import Outcome
 from worker.runtime import Runtime
-from worker.supervisor import KILLED_AFTER_DEADLINE
+from worker.watch import KILLED_AFTER_DEADLINE
 
 from tests.helpers import pending
 
@@ -40,6 +40,10 @@ CASES = {
     "processor error": Case(Outcome("failed", code="bad_input", message="no"), "failed",
                             "bad_input", "failed"),
     "crash": Case(Outcome.crashed(), "failed", "processor_crashed", "failed"),
+    "horse killed": Case(Outcome.killed("SIGKILL"), "queued", "processor_killed", "retry",
+                         requeued_now=True),
+    "horse killed on the last attempt": Case(Outcome.killed("SIGKILL"), "failed",
+                                             "retries_exhausted", "failed", last_attempt=True),
     "retry now": Case(Outcome("retry", delay=0), "queued", "retrying", "retry",
                       requeued_now=True),
     "retry later": Case(Outcome("retry", delay=60), "queued", "retrying", "retry"),
@@ -80,15 +84,25 @@ def test_each_outcome_reaches_its_state(runtime: Runtime, tasks: Any, case: Case
         assert after["attempts"] == case.attempts
     if case.status == "succeeded":
         assert after["result"] == {"n": 1}
-    # The message is ACKed; only a job that goes straight back leaves a new one behind.
+    # The message is ACKed and deleted; only a job that goes straight back leaves one.
     assert pending(tasks.redis, "checksum") == 0
-    waiting = tasks.redis.xlen(redis_keys.job_stream("checksum")) - 1
+    waiting = tasks.redis.xlen(redis_keys.job_stream("checksum"))
     assert waiting == (1 if case.requeued_now else 0)
     # Clients hear about it: the last status event carries the new state.
     *_, (_, kind, doc) = events.read_events(tasks.redis, str(row["id"]), "0-0", 0)
     assert (kind, doc["status"]) == ("status", case.status)
     left = runtime.storage.head(artifact_prefix(row) + "part.bin")
     assert (left is not None) == case.artifacts_kept
+
+
+def test_a_success_after_an_accepted_cancel_ends_cancelled(runtime: Runtime, tasks: Any) -> None:
+    row, delivery = _claimed(runtime, tasks, last_attempt=False)
+    taskstore.request_cancel(tasks.db, row["id"], None)  # the worker never heard of it
+    outcome = Outcome("succeeded", result={"n": 1})
+    assert finalise(runtime, delivery, row, outcome) == ("cancelled", True)
+    after = tasks.get(row["id"])
+    assert (after["status"], after["result"]) == ("cancelled", None)
+    assert runtime.storage.head(artifact_prefix(row) + "part.bin") is None
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

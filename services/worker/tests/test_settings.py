@@ -20,11 +20,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     s = WorkerSettings()
     assert s.processor_names is None
-    assert (s.worker_concurrency, s.worker_health_port, s.worker_lease_seconds) == (2, 9100, 30.0)
-    assert (s.worker_cancel_deadline_seconds, s.worker_shutdown_grace_seconds) == (5.0, 20.0)
-    assert s.lease_renew_interval == 10.0
-    assert s.reclaim_idle_seconds == 45.0
-    assert s.consumer_name.endswith(f"-{os.getpid()}")
+    assert (s.worker_concurrency, s.worker_health_port, s.worker_lease_seconds) == (2, 9100, 6.0)
+    assert (s.worker_cancel_deadline_seconds, s.worker_shutdown_grace_seconds) == (0.1, 20.0)
+    assert s.worker_health_host == "127.0.0.1"
+    # A dead worker's job is reclaimed after 7.5 s idle (+ ≤ 1 s until the next pass).
+    assert (s.lease_renew_interval, s.reclaim_idle_seconds) == (2.0, 7.5)
+    assert s.worker_id == ""  # the worker claims a stable <host>-<n> name in Redis
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,8 +36,17 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKDROP_WORKER_ID", "w-1")
     s = WorkerSettings()
     assert s.processor_names == ["checksum", "gzip"]
-    assert (s.worker_concurrency, s.worker_health_port, s.consumer_name) == (4, 0, "w-1")
+    assert (s.worker_concurrency, s.worker_health_port, s.worker_id) == (4, 0, "w-1")
     assert s.lease_renew_interval == 2.0
+
+
+def test_limits_per_processor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKDROP_WORKER_TIME_LIMIT_SECONDS", "60")
+    monkeypatch.setenv("BACKDROP_WORKER_LIMITS", '{"gzip": {"time_seconds": 5, "memory_mb": 64}}')
+    s = WorkerSettings()
+    gzip, checksum = s.limits_for("gzip"), s.limits_for("checksum")
+    assert (gzip.time_s, gzip.memory_bytes, gzip.result_bytes) == (5, 64 << 20, 1 << 20)
+    assert (checksum.time_s, checksum.memory_bytes) == (60, 1024 << 20)
 
 
 def test_command_line_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +54,7 @@ def test_command_line_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None
     s = build_settings(
         {"concurrency": 8, "worker_id": "cli", "lease_seconds": 2.0, "processors": None}
     )
-    assert (s.worker_concurrency, s.consumer_name, s.worker_lease_seconds) == (8, "cli", 2.0)
+    assert (s.worker_concurrency, s.worker_id, s.worker_lease_seconds) == (8, "cli", 2.0)
 
 
 def test_invalid_values_are_refused() -> None:

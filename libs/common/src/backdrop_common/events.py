@@ -106,6 +106,14 @@ def set_progress(
     pipe.execute()
 
 
+def clear_progress(client: redis.Redis, task_id: object) -> None:
+    """Forget the cached progress (a new attempt starts from zero); best effort."""
+    try:
+        client.delete(progress_key(task_id))
+    except redis.RedisError as exc:
+        log.warning("could not clear cached progress: %s", type(exc).__name__)
+
+
 def get_progress(client: redis.Redis, task_id: object) -> dict[str, Any] | None:
     """The cached progress ``{fraction, stage, message, updated_at}`` or None."""
     raw = client.hgetall(progress_key(task_id))

@@ -85,6 +85,9 @@ def main(**options: Any) -> None:
         worker = Worker(settings)
     except RegistryError as exc:
         raise click.UsageError(str(exc)) from exc
+    except redis.RedisError as exc:  # naming the worker needs Redis
+        log.error("cannot start: %s: %s", type(exc).__name__, exc)
+        sys.exit(1)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s; finishing running jobs", signal.Signals(signum).name)

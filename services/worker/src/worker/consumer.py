@@ -10,7 +10,7 @@ no live worker's job looks abandoned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,5 +127,49 @@ class StreamConsumer:
         )
 
     def ack(self, delivery: Delivery) -> None:
-        """Acknowledge a message whose job has reached its final state."""
-        self.redis.xack(delivery.stream, self.group, delivery.message_id)
+        """Acknowledge a message whose job has reached its final state, and drop it.
+
+        One group reads each stream, so an acknowledged entry is of no further use: deleting
+        it keeps the stream as long as the work not yet done (it would otherwise grow by one
+        entry per task forever).
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(delivery.stream, self.group, delivery.message_id)
+        pipe.xdel(delivery.stream, delivery.message_id)
+        pipe.execute()
+
+    def leave(self) -> None:
+        """Remove this consumer from the group on every stream where it holds nothing.
+
+        A consumer with pending messages stays: deleting it would drop them from the
+        pending list, and another worker must still be able to reclaim them.
+        """
+        for stream in self.streams:
+            try:
+                mine = self.redis.xpending_range(
+                    stream, self.group, min="-", max="+", count=1, consumername=self.consumer
+                )
+                if not mine:
+                    self.redis.xgroup_delconsumer(stream, self.group, self.consumer)
+            except redis.RedisError as exc:
+                log.warning("could not leave the group on %s: %s", stream, type(exc).__name__)
+
+    def prune(self, is_live: Callable[[str], bool], idle_ms: int) -> int:
+        """Delete consumers of workers that left without :meth:`leave` (killed, crashed).
+
+        Only a consumer that holds no message, has been idle ``idle_ms`` and whose worker
+        announces no presence; if it was wrong, the consumer simply reappears on its next read.
+        """
+        removed = 0
+        for stream in self.streams:
+            consumers: Any = self.redis.xinfo_consumers(stream, self.group)
+            for consumer in consumers:
+                name = str(consumer["name"])
+                if name == self.consumer or int(consumer["pending"]) or consumer["idle"] < idle_ms:
+                    continue
+                if not is_live(name):
+                    self.redis.xgroup_delconsumer(stream, self.group, name)
+                    removed += 1
+        if removed:
+            log.info("removed %d consumer(s) of workers that are gone", removed)
+        return removed

@@ -30,6 +30,25 @@ def _now() -> str | None:
     return rfc3339(datetime.now(UTC))
 
 
+def claim_stable_name(client: redis.Redis, host: str | None = None) -> str:
+    """``<host>-<n>`` with the lowest ``n`` no live worker uses (``BACKDROP_WORKER_ID`` unset).
+
+    The name survives restarts (a container keeps its host name), so a restarted worker
+    reuses its consumer instead of leaving a dead one in the group each time. A name is
+    taken by creating its presence hash (``HSETNX``, expiring with the presence TTL): the
+    hash of a killed worker expires within ``TTL_S``, and a clean exit deletes it.
+    """
+    host = host or socket.gethostname()
+    for n in range(10_000):
+        name = f"{host}-{n}"
+        pipe = client.pipeline(transaction=True)
+        pipe.hsetnx(worker_key(name), "pid", os.getpid())
+        pipe.expire(worker_key(name), TTL_S, nx=True)
+        if pipe.execute()[0]:
+            return name
+    raise RuntimeError(f"no free worker name on {host}")
+
+
 class Presence(threading.Thread):
     """Keeps this worker's hash fresh until stopped, then deletes it."""
 

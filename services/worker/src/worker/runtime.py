@@ -17,6 +17,7 @@ from backdrop_common.db import Database
 from backdrop_common.storage import Storage
 
 from worker.consumer import StreamConsumer
+from worker.horse_handle import HorsePool
 from worker.processors.api import Processor
 from worker.settings import WorkerSettings
 
@@ -41,14 +42,15 @@ class RunningJobs:
         self._jobs: dict[str, JobControl] = {}
 
     def add(self, task_id: str, job: JobControl) -> None:
-        """Register a job once its task is claimed."""
+        """Register a job (a duplicate delivery of a task already here does not replace it)."""
         with self._lock:
-            self._jobs[task_id] = job
+            self._jobs.setdefault(task_id, job)
 
-    def remove(self, task_id: str) -> None:
-        """Forget a finished job."""
+    def remove(self, task_id: str, job: JobControl) -> None:
+        """Forget a finished job (not a duplicate delivery's job of the same task)."""
         with self._lock:
-            self._jobs.pop(task_id, None)
+            if self._jobs.get(task_id) is job:
+                del self._jobs[task_id]
 
     def get(self, task_id: str) -> JobControl | None:
         """The control of ``task_id``, if it runs here."""
@@ -72,5 +74,6 @@ class Runtime:
     consumer: StreamConsumer
     processors: dict[str, Processor]
     worker_id: str
+    horses: HorsePool
     running: RunningJobs = field(default_factory=RunningJobs)
     on_change: Callable[[], None] = lambda: None  # a job started or ended

@@ -20,13 +20,14 @@ import redis
 from backdrop_common import catalogue, taskstore
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
+from backdrop_common.redis_keys import worker_key
 from backdrop_common.storage import Storage
 
 from worker.cancellation import CancelListener
 from worker.consumer import StreamConsumer
 from worker.health import HealthServer, LoopClock, create_health_app
-from worker.horse_handle import start_forkserver
-from worker.presence import Presence
+from worker.horse_handle import HorsePool, start_forkserver
+from worker.presence import Presence, claim_stable_name
 from worker.processors.registry import load_processors
 from worker.runtime import Runtime
 from worker.settings import WorkerSettings
@@ -34,13 +35,18 @@ from worker.supervisor import JobSupervisor
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_S = 60.0  # also how long a dead worker's idle consumer is left alone
+
+
+class JobsUnreadable(Exception):
+    """The consumer loop's last read of the job streams failed."""
+
 
 class Worker:
     """One worker process serving some processors with a fixed number of job slots."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.worker_id = settings.consumer_name
         self.stopping = threading.Event()
         self.hurry = threading.Event()  # second SIGTERM/SIGINT: hand back without waiting
         self.clock = LoopClock()
@@ -53,6 +59,7 @@ class Worker:
             keep_idle=settings.db_pool_idle,
         )
         client = redis_from_url(settings.redis_url, socket_timeout=10.0)
+        self.worker_id = settings.worker_id or claim_stable_name(client)
         consumer = StreamConsumer(
             client,
             processors,
@@ -60,9 +67,12 @@ class Worker:
             block_ms=settings.worker_block_ms,
             reclaim_idle_ms=int(settings.reclaim_idle_seconds * 1000),
         )
+        horses = HorsePool(settings, settings.worker_concurrency)
         self.rt = Runtime(
-            settings, db, client, Storage(settings), consumer, processors, self.worker_id
+            settings, db, client, Storage(settings), consumer, processors, self.worker_id, horses
         )
+        self._next_prune = 0.0
+        self._jobs_unreadable: str | None = "not started"  # why reading jobs fails, if it does
         self.rt.on_change = self._job_changed
         self.catalogue = catalogue.entries(processors.values())
         self.presence = Presence(
@@ -82,12 +92,15 @@ class Worker:
         """Prepare everything; after this the worker is visible and ready to consume."""
         taskstore.migrate_tasks(self.rt.db)
         start_forkserver(sorted(self.rt.processors))  # imports them once, before any job
+        self.rt.horses.fill()
         self.rt.consumer.ensure_groups()
+        self._jobs_unreadable = None
         catalogue.publish(self.rt.redis, self.catalogue)
         checks: dict[str, Callable[[], None]] = {
             "redis": self._ping_redis,
             "postgres": self.rt.db.ping,
             "storage": self.rt.storage.ping,
+            "jobs": self._check_jobs_readable,
         }
         app = create_health_app(checks, self.clock.age, stall_after=30.0)
         self.health = HealthServer(
@@ -108,10 +121,16 @@ class Worker:
     def _ping_redis(self) -> None:
         self.rt.redis.ping()
 
+    def _check_jobs_readable(self) -> None:
+        """Not ready while the consumer loop cannot read its streams (e.g. no group)."""
+        if self._jobs_unreadable is not None:
+            raise JobsUnreadable(self._jobs_unreadable)
+
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> None:
         """Consume until :meth:`stop`, then shut down gracefully."""
-        reclaim_every = max(0.5, min(self.settings.worker_lease_seconds / 2, 10.0))
+        # Reclaim often: takeover of a dead worker's job is idle time + at most this.
+        reclaim_every = min(1.0, self.settings.worker_lease_seconds / 4)
         next_reclaim = 0.0
         while not self.stopping.is_set():
             self.clock.tick()
@@ -126,17 +145,43 @@ class Worker:
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + reclaim_every
                     deliveries = self.rt.consumer.reclaim(free)
+                    self._prune_consumers()
                 if not deliveries and not self.stopping.is_set():
                     deliveries = self.rt.consumer.read(free)
+                self._jobs_unreadable = None
             except redis.RedisError as exc:
-                log.warning("reading jobs failed (%s); retrying", type(exc).__name__)
-                self.stopping.wait(1.0)
+                self._read_failed(exc)
                 continue
             for delivery in deliveries:
                 supervisor = JobSupervisor(self.rt, delivery)
                 self._supervisors.append(supervisor)
                 supervisor.start()
         self.shutdown()
+
+    def _prune_consumers(self) -> None:
+        """Now and then, drop the group's consumers of workers that are gone."""
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY_S
+        self.rt.consumer.prune(
+            lambda name: bool(self.rt.redis.exists(worker_key(name))), int(PRUNE_EVERY_S * 1000)
+        )
+
+    def _read_failed(self, exc: redis.RedisError) -> None:
+        """Reading jobs failed: not ready until it works again; recreate a lost group."""
+        self._jobs_unreadable = type(exc).__name__
+        if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+            # Redis lost our streams (FLUSHALL, a restart without persistence): the group
+            # is made again from id 0, so whatever the relay re-sends is delivered.
+            log.warning("job stream or group missing; recreating them")
+            try:
+                self.rt.consumer.ensure_groups()
+                return
+            except redis.RedisError as again:
+                self._jobs_unreadable = type(again).__name__
+        log.warning("reading jobs failed (%s); retrying", self._jobs_unreadable)
+        self.stopping.wait(1.0)
 
     def stop(self) -> None:
         """Stop taking new jobs (signal handlers call this); a second call skips the grace."""
@@ -174,6 +219,8 @@ class Worker:
             supervisor.hand_back()
         for supervisor in self._supervisors:
             supervisor.join(30.0)
+        self.rt.horses.close()
+        self.rt.consumer.leave()
         self.presence.stop()
         if self.health is not None:
             self.health.stop()

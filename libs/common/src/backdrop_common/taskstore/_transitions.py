@@ -147,14 +147,15 @@ def mark_succeeded(
     artifacts: Sequence[Mapping[str, Any]] = (),
 ) -> TaskRow | None:
     """``running → succeeded`` (lease holder only); ``artifacts`` = ``[{name, key, size,
-    content_type}]``."""
+    content_type}]``. None also when a cancel was accepted meanwhile: a task whose cancel
+    was accepted never ends ``succeeded`` (the worker then calls ``mark_cancelled``)."""
     return guarded_update(
         db,
         task_id,
         "status = 'succeeded', result = %(r)s, artifacts = %(a)s, finished_at = now(),"
         " lease_until = NULL, progress_fraction = 1, progress_updated_at = now(),"
         " error_code = NULL, error_message = NULL",
-        _HOLDER,
+        f"{_HOLDER} AND NOT cancel_requested",
         w=worker_id,
         r=Json(result),
         a=Json([dict(a) for a in artifacts]),

@@ -54,10 +54,51 @@ def _fail(ctx: ProcessorContext) -> dict[str, Any]:
     raise ProcessorError("bad_input", "The input is not what this processor expects.")
 
 
+class SegvParams(Schema):
+    """``marker``: once this file exists (after the first attempt), survive."""
+
+    marker = fields.String(load_default=None)
+
+
 def _segv(ctx: ProcessorContext) -> dict[str, Any]:
+    marker = ctx.params["marker"] and Path(ctx.params["marker"])
+    if marker and marker.exists():
+        return {"survived": True}
+    if marker:
+        marker.write_text("died once")
     os.kill(os.getpid(), signal.SIGSEGV)
     time.sleep(5)
     return {}
+
+
+class HogParams(Schema):
+    """Allocate ``mb`` MiB; ``leak``: keep it after the job (a leak, or fragmentation)."""
+
+    mb = fields.Integer(load_default=64)
+    leak = fields.Boolean(load_default=False)
+
+
+_LEAKED: list[bytearray] = []
+
+
+def _hog(ctx: ProcessorContext) -> dict[str, Any]:
+    block = bytearray(ctx.params["mb"] << 20)
+    block[::4096] = b"x" * len(range(0, len(block), 4096))  # touch every page: resident
+    if ctx.params["leak"]:
+        _LEAKED.append(block)
+    return {"allocated": len(block), "pid": os.getpid()}
+
+
+class ResultParams(Schema):
+    """A result of ``size`` bytes of text, with a NUL character if ``nul``."""
+
+    size = fields.Integer(load_default=10)
+    nul = fields.Boolean(load_default=False)
+
+
+def _result(ctx: ProcessorContext) -> dict[str, Any]:
+    text = "x" * ctx.params["size"]
+    return {"text": text + ("\x00" if ctx.params["nul"] else "")}
 
 
 class FlakyParams(Schema):
@@ -84,5 +125,7 @@ sleepy = Processor("sleepy", "Sleeps cooperatively.", SleepParams, _sleepy)
 stuck = Processor("stuck", "Blocks, ignoring cancellation.", SleepParams, _stuck)
 crash = Processor("crash", "Raises an unexpected exception.", NoParams, _crash)
 fail = Processor("fail", "Raises ProcessorError.", NoParams, _fail)
-segv = Processor("segv", "Dies of SIGSEGV.", NoParams, _segv)
+segv = Processor("segv", "Dies of SIGSEGV.", SegvParams, _segv)
+hog = Processor("hog", "Allocates memory.", HogParams, _hog)
+result = Processor("result", "Returns a chosen result.", ResultParams, _result)
 flaky = Processor("flaky", "Asks for a retry.", FlakyParams, _flaky)
