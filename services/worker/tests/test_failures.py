@@ -14,7 +14,12 @@ from tests.helpers import pending, wait_for
 
 @pytest.fixture
 def worker(start_worker: Any) -> Any:
-    return start_worker("--processors", "crash,fail,segv,flaky,image-thumbnail,checksum")
+    # No backoff: nothing relays a delayed retry in this suite (the sweeper does in a stack).
+    return start_worker(
+        "--processors",
+        "crash,fail,segv,flaky,image-thumbnail,checksum",
+        extra_env={"BACKDROP_WORKER_RETRY_BASE_SECONDS": "0"},
+    )
 
 
 def _finished(tasks: Any, row: dict[str, Any]) -> dict[str, Any]:
