@@ -70,3 +70,27 @@ def test_run_commits_and_rolls_back(pool: Database) -> None:
     with pytest.raises(psycopg2.errors.DivisionByZero):
         pool.run(lambda cur: cur.execute("SELECT 1 / 0"))
     assert pool.run(lambda cur: cur.execute("SELECT 1") or "ok") == "ok"
+
+
+def test_a_read_runs_without_a_transaction_and_leaves_the_connection_transactional(
+    database_url: str,
+) -> None:
+    db = Database(database_url, maxconn=1, keep_idle=1)  # one connection, reused throughout
+
+    def in_transaction(cur: Any) -> bool:
+        # now() is the transaction's start; statement_timestamp() this statement's.
+        cur.execute("SELECT pg_sleep(0.01), now() < statement_timestamp() AS inside")
+        return bool(cur.fetchone()["inside"])
+
+    def two_statements(cur: Any) -> bool:
+        cur.execute("SELECT pg_sleep(0.01)")
+        return in_transaction(cur)
+
+    try:
+        assert db.run(two_statements) is True  # a transaction: now() stayed at its start
+        assert db.run(two_statements, read=True) is False  # autocommit: each statement alone
+        with pytest.raises(psycopg2.DataError):
+            db.run(lambda cur: cur.execute("SELECT 1 / 0"), read=True)
+        assert db.run(two_statements) is True  # the same connection is transactional again
+    finally:
+        db.close()

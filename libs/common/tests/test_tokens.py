@@ -206,3 +206,34 @@ def test_require_auth_refuses_a_missing_role_with_403(
     assert ops.required_role == "operator"  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="unknown role"):
         require_auth("root")
+
+
+def test_revocation_refuses_a_token_already_verified(
+    token_minter: TokenMinter, verifier: TokenVerifier, redis_client: redis.Redis
+) -> None:
+    # The signature check is remembered between requests; the revocation look-up is not.
+    token = token_minter.mint()
+    principal = verifier.verify(token)
+    assert verifier.verify(token) == principal
+    redis_client.set(revoked_sid_key(principal.sid), "1")
+    with pytest.raises(Unauthorized, match="revoked"):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_still_expires_on_time(
+    token_minter: TokenMinter, verifier: TokenVerifier
+) -> None:
+    token = token_minter.mint(ttl=1)
+    verifier.verify(token)
+    time.sleep(1.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)
+
+
+def test_remembered_tokens_are_bounded(token_minter: TokenMinter, verifier: TokenVerifier) -> None:
+    verifier.REMEMBER_MAX = 8
+    tokens = [token_minter.mint() for _ in range(20)]
+    for token in tokens:
+        verifier.verify(token)
+    assert len(verifier._verified) <= 8
+    assert verifier.verify(tokens[0]).jti  # a forgotten token is simply verified again

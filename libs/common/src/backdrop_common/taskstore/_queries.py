@@ -96,11 +96,12 @@ def get_task(db: Database, task_id: TaskId, owner_id: TaskId | None = None) -> T
     if tid is None:
         return None
     if owner_id is None:
-        return fetch_one(db, "SELECT * FROM tasks.tasks WHERE id = %(id)s", {"id": tid})
+        return fetch_one(db, "SELECT * FROM tasks.tasks WHERE id = %(id)s", {"id": tid}, read=True)
     return fetch_one(
         db,
         "SELECT * FROM tasks.tasks WHERE id = %(id)s AND owner_id = %(owner)s",
         {"id": tid, "owner": as_uuid(owner_id)},
+        read=True,
     )
 
 
@@ -122,6 +123,7 @@ def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> Tas
         db,
         "SELECT * FROM tasks.tasks WHERE owner_id = %(owner)s AND idempotency_key = %(key)s",
         {"owner": as_uuid(owner_id), "key": key},
+        read=True,
     )
 
 
@@ -149,6 +151,7 @@ def keyset_page(
         f"SELECT * FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals only
         f" ORDER BY {column} DESC, id DESC LIMIT %(n)s",
         args,
+        read=True,
     )
     if len(rows) > limit:
         return rows[:limit], encode_cursor(rows[limit - 1][column], rows[limit - 1]["id"])
@@ -182,6 +185,7 @@ def count_unfinished(db: Database, owner_id: TaskId) -> int:
         "SELECT count(*) AS n FROM tasks.tasks WHERE owner_id = %(owner)s"
         " AND status IN ('awaiting_upload', 'queued', 'running')",
         {"owner": as_uuid(owner_id)},
+        read=True,
     )
     return int(row["n"]) if row else 0
 

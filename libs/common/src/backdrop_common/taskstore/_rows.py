@@ -29,19 +29,26 @@ def as_uuid(value: TaskId | None) -> uuid.UUID | None:
         return None
 
 
-def fetch_all(db: Database, query: str, args: Mapping[str, Any]) -> list[TaskRow]:
-    """Run ``query`` in its own transaction (again once if the connection died); every row."""
+def fetch_all(
+    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False
+) -> list[TaskRow]:
+    """Run ``query`` in its own transaction (again once if the connection died); every row.
+
+    ``read=True`` for a read-only ``SELECT``: autocommit, one round trip (``Database.run``).
+    """
 
     def work(cur: Any) -> list[TaskRow]:
         cur.execute(query, args)
         return [dict(r) for r in cur.fetchall()]
 
-    return db.run(work)
+    return db.run(work, read=read)
 
 
-def fetch_one(db: Database, query: str, args: Mapping[str, Any]) -> TaskRow | None:
+def fetch_one(
+    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False
+) -> TaskRow | None:
     """Run ``query`` in its own transaction (again once if the connection died); first row."""
-    rows = fetch_all(db, query, args)
+    rows = fetch_all(db, query, args, read=read)
     return rows[0] if rows else None
 
 
