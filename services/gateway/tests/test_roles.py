@@ -59,6 +59,7 @@ EXPECTED: dict[str, str | None] = {
     "forward.jwks": PUBLIC,
     "docs.openapi_json": PUBLIC,
     "docs.docs_page": PUBLIC,
+    "docs.docs_asset": PUBLIC,
     "health.healthz": PUBLIC,
     "health.readyz": PUBLIC,
     "static": PUBLIC,

@@ -29,7 +29,7 @@ class RegisterSchema(StrictSchema):
     email = SafeString(
         required=True,
         validate=[validate.Length(max=254), validate.Email()],
-        metadata={"format": "email"},
+        metadata={"format": "email", "example": "ann@example.com"},
     )
     username = SafeString(
         required=True,
@@ -45,7 +45,9 @@ class RegisterSchema(StrictSchema):
 class LoginSchema(StrictSchema):
     """Body of a login; ``identifier`` is an email or a username."""
 
-    identifier = SafeString(required=True, validate=validate.Length(min=1, max=254))
+    identifier = SafeString(
+        required=True, validate=validate.Length(min=1, max=254), metadata={"example": "ann"}
+    )
     password = _password(min=1, max=256)
 
 

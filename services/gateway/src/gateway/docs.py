@@ -1,17 +1,20 @@
 """``/openapi.json`` and ``/docs``: the API description, generated from the same schemas.
 
-``/docs`` is rendered on the server from the spec, with no script or CDN asset: the
-machines that run Backdrop may have no internet access at all.
+``/docs`` is Swagger UI from the flask-swagger-ui package, served by the gateway itself:
+no CDN, since the machines that run Backdrop may have no internet access at all.
 """
 
 from __future__ import annotations
 
-import json
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
+import flask_swagger_ui
 from apispec import APISpec
 from backdrop_common import auth_schemas
-from flask import Blueprint, Response, current_app, jsonify, render_template_string
+from backdrop_common.errors import NotFound
+from flask import Blueprint, Response, current_app, jsonify
 
 from gateway.apidoc import ERROR_TEXT, PROBLEM, build_operation, build_spec, operation
 
@@ -156,49 +159,55 @@ def openapi_json() -> Response:
     return jsonify(openapi_spec())
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ spec.info.title }}</title>
-<style>
-body{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
-h2{border-bottom:1px solid #ccc;margin-top:2rem}
-.op{border:1px solid #ddd;border-radius:6px;margin:1rem 0;padding:.5rem 1rem}
-.m{display:inline-block;min-width:4.5rem;font-weight:bold;text-transform:uppercase}
-.get{color:#06c}.post{color:#090}.put{color:#a60}.delete{color:#c00}.patch{color:#909}
-code,pre{background:#f6f6f6;border-radius:4px}pre{padding:.5rem;overflow:auto;font-size:13px}
-table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}
-</style></head><body>
-<h1>{{ spec.info.title }} <small>{{ spec.info.version }}</small></h1>
-<p>{{ spec.info.description }} Machine-readable: <a href="/openapi.json">/openapi.json</a>.
-Authenticate with <code>Authorization: Bearer &lt;access token&gt;</code> from
-<code>POST /v1/auth/login</code>. Errors are <code>application/problem+json</code>.</p>
-{% for tag, ops in groups %}<h2>{{ tag }}</h2>
-{% for path, method, op in ops %}<div class="op" id="{{ op.operationId }}">
-<div><span class="m {{ method }}">{{ method }}</span> <code>{{ path }}</code>
- — {{ op.summary }}{% if op.security %} <em>(bearer token)</em>{% endif %}</div>
-{% if op.parameters %}<table><tr><th>parameter</th><th>in</th><th>required</th><th>schema</th></tr>
-{% for p in op.parameters %}<tr><td>{{ p.name }}</td><td>{{ p["in"] }}</td><td>{{ p.required }}</td>
-<td><code>{{ p.schema | tojson }}</code></td></tr>{% endfor %}</table>{% endif %}
-{% if op.requestBody %}<p>Request body:</p>{% for media, c in op.requestBody.content.items() %}
-<pre>{{ media }}: {{ c.schema | pretty }}</pre>{% endfor %}{% endif %}
-<p>Responses:</p><ul>{% for code, r in op.responses.items() %}
-<li><b>{{ code }}</b> {{ r.description }}{% for media, c in (r.content or {}).items() %}
-<code>{{ media }}</code> <pre>{{ c.schema | pretty }}</pre>{% endfor %}</li>
-{% endfor %}</ul>
-</div>{% endfor %}{% endfor %}
-<h2>Schemas</h2>{% for name, schema in spec.components.schemas.items() %}
-<h3 id="schema-{{ name }}">{{ name }}</h3><pre>{{ schema | pretty }}</pre>{% endfor %}
-</body></html>"""
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "docs.js": "text/javascript",
+}
+# Swagger UI's own files come from the flask-swagger-ui package (its dist/, Swagger UI 5:
+# OpenAPI 3.1); only the page and its
+# start-up script are ours. No inline script, nothing from another origin.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
+
+def _docs_file(name: str) -> bytes:
+    if name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        return (Path(flask_swagger_ui.__file__).parent / "dist" / name).read_bytes()
+    return resources.files("gateway").joinpath("docs_static", name).read_bytes()
+
+
+def _docs_response(body: bytes, mimetype: str, max_age: int) -> Response:
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Security-Policy"] = DOCS_CSP
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age else "no-cache"
+    return resp
 
 
 @bp.get("/docs")
-@operation(tag="docs", auth=False, responses={200: ("text/html", "Human-readable API docs")})
-def docs_page() -> str:
-    """Human-readable API documentation."""
-    spec = openapi_spec()
-    groups: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-    for path, item in spec["paths"].items():
-        for method, op in item.items():
-            groups.setdefault(op.get("tags", ["other"])[0], []).append((path, method, op))
-    env = current_app.jinja_env
-    env.filters.setdefault("pretty", lambda v: json.dumps(v, indent=2, ensure_ascii=False))
-    return render_template_string(_PAGE, spec=spec, groups=sorted(groups.items()))
+@operation(tag="docs", auth=False, responses={200: ("text/html", "Interactive API docs")})
+def docs_page() -> Response:
+    """Interactive API documentation (Swagger UI): every operation, resolved schemas,
+    examples, and "try it out" after "Authorize" with an access token."""
+    return _docs_response(_docs_file("index.html"), "text/html", 0)
+
+
+@bp.get("/docs/assets/<name>")
+@operation(
+    tag="docs",
+    auth=False,
+    path=(("name", {"type": "string", "enum": sorted(DOCS_ASSETS)}),),
+    responses={
+        200: (tuple(sorted(set(DOCS_ASSETS.values()))), "A script or style sheet of /docs"),
+        404: None,
+    },
+)
+def docs_asset(name: str) -> Response:
+    """A file of the docs page (Swagger UI's, bundled with the gateway)."""
+    if name not in DOCS_ASSETS:
+        raise NotFound("No such file.")
+    return _docs_response(_docs_file(name), DOCS_ASSETS[name], 3600)

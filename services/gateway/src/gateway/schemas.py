@@ -19,13 +19,26 @@ CONTENT_TYPE_RE = re.compile(
 class TaskCreateSchema(StrictSchema):
     """Body of ``POST /v1/tasks``."""
 
-    processor = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    params = fields.Dict(keys=fields.String(), load_default=dict)
-    filename = SafeString(required=True, validate=validate.Length(min=1, max=1024))
-    size = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=0), metadata={"format": "int64"}
+    processor = fields.String(
+        required=True, validate=validate.Length(min=1, max=100), metadata={"example": "checksum"}
     )
-    content_type = fields.String(required=True, validate=validate.Regexp(CONTENT_TYPE_RE))
+    params = fields.Dict(
+        keys=fields.String(), load_default=dict, metadata={"example": {"algorithms": ["sha256"]}}
+    )
+    filename = SafeString(
+        required=True, validate=validate.Length(min=1, max=1024), metadata={"example": "a.txt"}
+    )
+    size = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"format": "int64", "example": 15},
+    )
+    content_type = fields.String(
+        required=True,
+        validate=validate.Regexp(CONTENT_TYPE_RE),
+        metadata={"example": "text/plain"},
+    )
     sha256 = fields.String(
         load_default=None,
         allow_none=True,
