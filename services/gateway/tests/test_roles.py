@@ -30,6 +30,7 @@ EXPECTED: dict[str, str | None] = {
     "webhooks.delete_webhook": "user",
     "webhooks.rotate_webhook_secret": "user",
     "webhooks.webhook_deliveries": "user",
+    "webhooks.task_deliveries": "user",
     "ws.task_ws": "user",  # WebSocket routes: HTTP calls are not tried (see test_ws)
     "ws.user_ws": "user",
     "processors.list_processors": "user",

@@ -87,7 +87,7 @@ def test_loopback_allowed_only_by_the_allow_list(local_api: Api, api: Api) -> No
 
 
 def test_a_task_with_a_callback_gets_its_secret_and_a_delivery_on_terminal(
-    local_api: Api, db: Any
+    local_api: Api, db: Any, token_minter: Any
 ) -> None:
     resp = local_api.create(callback_url="http://127.0.0.1:9/cb")
     assert resp.status_code == 201, resp.get_json()
@@ -103,3 +103,9 @@ def test_a_task_with_a_callback_gets_its_secret_and_a_delivery_on_terminal(
         rows = cur.fetchall()
     assert [tuple(r.values()) for r in rows] == [("http://127.0.0.1:9/cb", "cancelled", "pending")]
     assert taskstore.get_task(db, task["id"])["status"] == "cancelled"
+    listed = local_api.get(f"/v1/tasks/{task['id']}/deliveries").get_json()["items"]
+    assert [(d["task_status"], d["state"], d["webhook_id"]) for d in listed] == [
+        ("cancelled", "pending", None)
+    ]
+    stranger = Api(local_api.client, token_minter)
+    assert stranger.get(f"/v1/tasks/{task['id']}/deliveries").status_code == 404

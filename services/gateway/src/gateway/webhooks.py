@@ -14,6 +14,7 @@ from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
 from marshmallow import Schema, fields, validate
 
+from gateway import taskops
 from gateway.apidoc import operation
 from gateway.resources import resources
 
@@ -131,3 +132,14 @@ def webhook_deliveries(webhook_id: uuid.UUID) -> Response:
     if items is None:
         raise NotFound("No such webhook.")
     return jsonify(items=items)
+
+
+@bp.get("/v1/tasks/<uuid:task_id>/deliveries")
+@operation(tag="webhooks", path=("task_id",), responses={200: DeliveryListSchema, 404: None})
+@require_auth()
+def task_deliveries(task_id: uuid.UUID) -> Response:
+    """A task's webhook deliveries (its callback_url's and your endpoints') with every
+    attempt."""
+    principal = current_principal()
+    taskops.owned(task_id, principal)  # 404 for anyone else's task
+    return jsonify(items=webhooks.task_deliveries(resources().db, principal.user_id, task_id))

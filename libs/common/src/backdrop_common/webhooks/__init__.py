@@ -12,6 +12,7 @@ from backdrop_common.webhooks.store import (
     list_endpoints,
     new_secret,
     rotate_secret,
+    task_deliveries,
 )
 from backdrop_common.webhooks.targets import UnsafeTarget, check_target
 
@@ -27,4 +28,5 @@ __all__ = [
     "list_endpoints",
     "new_secret",
     "rotate_secret",
+    "task_deliveries",
 ]

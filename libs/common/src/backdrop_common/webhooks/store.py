@@ -112,15 +112,28 @@ def deliveries(
         {"id": endpoint_id, "owner": owner_id},
     ):
         return None
+    return _deliveries(db, "d.endpoint_id = %(id)s", endpoint_id, owner_id, limit)
+
+
+def task_deliveries(
+    db: Database, owner_id: uuid.UUID, task_id: uuid.UUID, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Every delivery of one of the owner's tasks (its callback's and its endpoints')."""
+    return _deliveries(db, "d.task_id = %(id)s", task_id, owner_id, limit)
+
+
+def _deliveries(
+    db: Database, where: str, key: uuid.UUID, owner_id: uuid.UUID, limit: int
+) -> list[dict[str, Any]]:
     rows = fetch_all(
         db,
-        """SELECT d.*, COALESCE(json_agg(a ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL),
+        f"""SELECT d.*, COALESCE(json_agg(a ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL),
                                 '[]') AS attempt_log
              FROM tasks.webhook_deliveries d
              LEFT JOIN tasks.webhook_attempts a ON a.delivery_id = d.id
-            WHERE d.endpoint_id = %(id)s
-            GROUP BY d.id ORDER BY d.created_at DESC, d.id LIMIT %(limit)s""",
-        {"id": endpoint_id, "limit": limit},
+            WHERE {where} AND d.owner_id = %(owner)s
+            GROUP BY d.id ORDER BY d.created_at DESC, d.id LIMIT %(limit)s""",  # noqa: S608 - where is a literal
+        {"id": key, "owner": owner_id, "limit": limit},
     )
     return [_delivery_json(r) for r in rows]
 
@@ -129,6 +142,7 @@ def _delivery_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "task_id": str(row["task_id"]),
+        "webhook_id": str(row["endpoint_id"]) if row["endpoint_id"] else None,
         "task_status": row["task_status"],
         "state": row["state"],
         "attempts": row["attempts"],
