@@ -210,11 +210,15 @@ class TokenVerifier:
         return principal, issued_at
 
     def revoked(self, principal: Principal) -> bool:
-        """True when ``principal``'s token or session was revoked since it was verified
-        (logout, a disabled account): what a long-lived stream asks now and then."""
-        return bool(
-            self.redis.exists(revoked_jti_key(principal.jti), revoked_sid_key(principal.sid))
-        )
+        """True when ``principal``'s token would be refused now (revoked by a logout or a
+        disabled account, or older than lost revocation data): what a long-lived stream
+        asks now and then. The same checks as :meth:`verify`; ``Unavailable`` when Redis
+        cannot tell."""
+        try:
+            self.verify(principal.token)
+        except Unauthorized:
+            return True
+        return False
 
 
 def bearer_token() -> str:
