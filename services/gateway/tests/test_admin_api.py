@@ -163,18 +163,25 @@ def test_search_across_owners_with_filters(operator: Api, db: Any) -> None:
 def test_dead_letters_and_bulk_retry(operator: Api, db: Any, make_api: Any) -> None:
     proc = f"d-{uuid.uuid4().hex[:8]}"
     owner = make_api()
-    failed = _failed(db, proc, owner.user_id)
+    failed = _failed(db, proc, owner.user_id)  # a final failure: failed, not a dead letter
+    dead = _queued(db, proc, owner.user_id)
+    assert taskstore.claim(db, dead, "w1", 60) is not None
+    taskstore.mark_failed(db, dead, "w1", "retries_exhausted", "crashed on every attempt")
     ok = _queued(db, proc)
     letters = operator.get(f"/v1/admin/dead-letters?processor={proc}").get_json()["items"]
-    assert [t["id"] for t in letters] == [failed]
-    assert letters[0]["error"]["code"] == "bad_input" and letters[0]["attempts"] == 1
+    assert [t["id"] for t in letters] == [dead]
+    assert letters[0]["error"]["code"] == "retries_exhausted" and letters[0]["attempts"] == 1
+    every_failed = operator.get(f"/v1/admin/tasks?processor={proc}&status=failed").get_json()
+    assert {t["id"] for t in every_failed["items"]} == {failed, dead}
+    assert operator.get("/v1/admin/queues").get_json()["dead_letters"] >= 1
 
     missing = str(uuid.uuid4())
-    resp = operator.post("/v1/admin/tasks/retry", json={"ids": [failed, ok, missing, failed]})
+    resp = operator.post("/v1/admin/tasks/retry", json={"ids": [failed, dead, ok, missing, failed]})
     assert resp.status_code == 200
     results = resp.get_json()["results"]
     assert [(r["id"], r["outcome"]) for r in results] == [
         (failed, "retried"),
+        (dead, "retried"),
         (ok, "not_failed"),
         (missing, "not_found"),
     ]

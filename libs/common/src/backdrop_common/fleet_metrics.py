@@ -78,6 +78,7 @@ class FleetCollector(Collector):
         try:
             by_status = taskstore.count_by_status(self.db)
             backlog = taskstore.backlog_by_processor(self.db)
+            dead = taskstore.count_dead_letters(self.db)
         except Unavailable:  # already counted by the database layer
             return
         tasks = GaugeMetricFamily("backdrop_tasks", "Tasks by status", labels=["status"])
@@ -86,8 +87,8 @@ class FleetCollector(Collector):
         yield tasks
         yield GaugeMetricFamily(
             "backdrop_dead_letters",
-            "Failed tasks waiting for an operator",
-            value=float(by_status.get("failed", 0)),
+            "Tasks failed after their last attempt, waiting for an operator",
+            value=float(dead),
         )
         wait = GaugeMetricFamily(
             "backdrop_queue_oldest_wait_seconds",

@@ -49,7 +49,7 @@ def queues(minutes: int) -> dict[str, Any]:
         "items": items,
         "tasks_by_status": by_status,
         "throughput": throughput,
-        "dead_letters": by_status.get("failed", 0),
+        "dead_letters": taskstore.count_dead_letters(res.db),
     }
 
 

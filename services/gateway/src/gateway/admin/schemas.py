@@ -53,7 +53,9 @@ class QueuesSchema(Schema):
     items = fields.List(fields.Nested(QueueSchema))
     tasks_by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
     throughput = fields.List(fields.Nested(ThroughputSchema))
-    dead_letters = fields.Integer()
+    dead_letters = fields.Integer(
+        metadata={"description": "Tasks failed after their last attempt (retries_exhausted)."}
+    )
 
 
 class ThroughputQuerySchema(StrictSchema):

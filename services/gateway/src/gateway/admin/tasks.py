@@ -71,9 +71,10 @@ def get_any_task(task_id: uuid.UUID) -> Response:
 )
 @require_auth("operator")
 def dead_letters() -> Response:
-    """Failed tasks, newest first, with their errors and attempts (retry or cancel them)."""
+    """Dead letters: tasks failed after their last attempt, most recent first, with the
+    errors of their attempts (retry them; every failed task: ``/v1/admin/tasks?status=failed``)."""
     query = load(schemas.DeadLetterQuerySchema(), taskops.query_args())
-    return _page(*taskstore.search_tasks(resources().db, status="failed", **query))
+    return _page(*taskstore.list_dead_letters(resources().db, **query))
 
 
 def _retry(task_id: uuid.UUID) -> dict[str, Any]:

@@ -136,7 +136,7 @@ async function poll() {
     renderQueues(queues);
     renderWorkers(workers);
     if (state.view === "tasks") renderTasks(await api(`/v1/admin/tasks?${new URLSearchParams(state.filters)}`));
-    if (state.view === "failed") renderFailed(await api("/v1/admin/dead-letters"));
+    if (state.view === "failed") renderFailed(await api("/v1/admin/tasks?status=failed&limit=100"));
     $("live").classList.remove("stale");
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
     show("app-error", false);
@@ -160,7 +160,7 @@ function renderQueues(doc) {
   const cards = ["queued", "running", "succeeded", "failed", "cancelled"].map((s) =>
     el("div", { class: `stat ${s}`, dataset: { status: s } }, el("b", {}, num(counts[s] || 0)), el("span", {}, s)));
   $("status-cards").replaceChildren(...cards);
-  $("badge-failed").textContent = doc.dead_letters ? String(doc.dead_letters) : "";
+  $("badge-failed").textContent = counts.failed ? String(counts.failed) : "";
 
   const minutes = doc.throughput || [];
   const peak = Math.max(1, ...minutes.map((m) => m.succeeded + m.failed + m.cancelled));
@@ -251,7 +251,8 @@ function renderFailed(doc) {
     el("td", {}, shortId(t.owner_id)),
     el("td", {}, t.processor),
     el("td", {}, `${t.attempts} / ${t.max_attempts}`),
-    el("td", {}, el("b", {}, t.error ? t.error.code : ""), el("div", {}, t.error ? t.error.message : "")),
+    el("td", {}, el("b", {}, t.error ? t.error.code : ""), el("div", {}, t.error ? t.error.message : ""),
+      t.attempt_errors.length > 1 ? el("div", { class: "muted" }, `${t.attempt_errors.length} attempts failed`) : null),
     el("td", {}, actionButton(t)),
   )), "No failed task. Nothing to do.", 8);
   syncBulk();
