@@ -13,7 +13,8 @@ METRICS_TOKEN = os.environ.get("BACKDROP_METRICS_TOKEN", "e2e-metrics-token")
 def test_health_ready_metrics(base_url: str) -> None:
     assert requests.get(f"{base_url}/healthz", timeout=5).json() == {"status": "ok"}
     ready = requests.get(f"{base_url}/readyz", timeout=10).json()
-    assert ready["status"] == "ready" and all(v == "ok" for v in ready["checks"].values())
+    # Which dependency fails is for operators' eyes; the world learns ready or not.
+    assert ready == {"status": "ready"}
     anonymous = requests.get(f"{base_url}/metrics", timeout=5)
     assert anonymous.status_code == 401  # the public gateway's metrics are not for the world
     scrape = {"Authorization": f"Bearer {METRICS_TOKEN}"}

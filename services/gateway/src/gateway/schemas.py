@@ -105,6 +105,10 @@ class TaskSchema(Schema):
     max_attempts = fields.Integer()
     upload_expires_at = fields.DateTime(allow_none=True)
     next_attempt_at = fields.DateTime(allow_none=True)
+    attempt_errors = fields.List(
+        fields.Dict(),
+        metadata={"description": "One {attempt, code, message, at, retry_at?} per failed attempt."},
+    )
 
 
 class PartUrlSchema(Schema):

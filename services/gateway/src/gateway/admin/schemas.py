@@ -102,9 +102,6 @@ class AdminTaskSchema(TaskSchema):
 
     owner_id = fields.UUID()
     worker_id = fields.String(allow_none=True)
-    attempt_errors = fields.List(
-        fields.Dict(), metadata={"description": "One {attempt, code, message, at} per failure."}
-    )
 
 
 class AdminTaskListSchema(Schema):
