@@ -29,7 +29,7 @@ from typing import Any
 import fleet
 import redis
 import stackctl
-from backdrop_common import events, streams, taskstore
+from backdrop_common import events, redis_keys, taskstore
 from backdrop_common.config import BaseServiceSettings
 from backdrop_common.db import Database
 from backdrop_common.storage import Storage
@@ -149,7 +149,7 @@ class QueueBench:
             started = time.time()
             with self.redis.pipeline(transaction=False) as pipe:
                 for task_id in ids:
-                    pipe.xadd(streams.job_stream("checksum"), {"task_id": task_id})
+                    pipe.xadd(redis_keys.job_stream("checksum"), {"task_id": task_id})
                 pipe.execute()
             finished, statuses = self._wait_terminal(ids, timeout_s, procs)
             cpu = stackctl.group_cpu_seconds([p.pid for p in procs]) - cpu_before

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 import redis
-from backdrop_common import events, redis_keys, streams
+from backdrop_common import events, jobs, redis_keys
 
 
 def _doc(fraction: float = 0.0, status: str = "running") -> dict[str, object]:
@@ -126,9 +126,9 @@ def test_cancel_signal(redis_client: redis.Redis) -> None:
 
 
 def test_job_stream_and_group(redis_client: redis.Redis) -> None:
-    entry = streams.enqueue_job(redis_client, "checksum", "task-1")  # before any group exists
-    streams.ensure_group(redis_client, "checksum")
-    streams.ensure_group(redis_client, "checksum")
+    entry = jobs.enqueue_job(redis_client, "checksum", "task-1")  # before any group exists
+    jobs.ensure_group(redis_client, "checksum")
+    jobs.ensure_group(redis_client, "checksum")
     got = redis_client.xreadgroup(
         redis_keys.JOB_GROUP, "c1", {redis_keys.job_stream("checksum"): ">"}, count=10
     )

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from backdrop_common import redis_keys, streams, taskstore
+from backdrop_common import jobs, redis_keys, taskstore
 
 from tests.helpers import Api
 
@@ -53,9 +53,9 @@ def _failed(db: Any, processor: str, owner: uuid.UUID | None = None) -> str:
 def test_queues_show_stream_and_table(operator: Api, db: Any, redis_client: Any) -> None:
     proc = f"q-{uuid.uuid4().hex[:8]}"
     first, second, third = (_queued(db, proc) for _ in range(3))
-    streams.ensure_group(redis_client, proc)
+    jobs.ensure_group(redis_client, proc)
     for task_id in (first, second, third):
-        streams.enqueue_job(redis_client, proc, task_id)
+        jobs.enqueue_job(redis_client, proc, task_id)
     # A worker "w-a" reads one message and claims its task; two stay undelivered.
     redis_client.xreadgroup(
         redis_keys.JOB_GROUP, "w-a", {redis_keys.job_stream(proc): ">"}, count=1
@@ -109,11 +109,11 @@ def test_workers_live_and_silent(operator: Api, db: Any, redis_client: Any) -> N
         },
     )
     redis_client.expire("backdrop:workers:w-live", 30)
-    streams.ensure_group(redis_client, proc)
+    jobs.ensure_group(redis_client, proc)
     held, other = _queued(db, proc), _queued(db, proc)
     for consumer, task_id in (("w-gone", held), ("w-live", other)):
         # Each takes one job; w-gone then dies holding its message and its task's lease.
-        streams.enqueue_job(redis_client, proc, task_id)
+        jobs.enqueue_job(redis_client, proc, task_id)
         redis_client.xreadgroup(redis_keys.JOB_GROUP, consumer, {redis_keys.job_stream(proc): ">"})
         taskstore.claim(db, task_id, consumer, 60)
 

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from backdrop_common import streams, taskstore
+from backdrop_common import redis_keys, taskstore
+from backdrop_common.jobs import send_job
 from sweeper import service
 from sweeper.service import Clients
 from sweeper.settings import SweeperSettings
@@ -26,7 +27,7 @@ def _sweep(clients: Clients, **kwargs: Any) -> SweepReport:
 def _sent(clients: Clients, make_task: Callable[..., Any], processor: str = "checksum") -> Any:
     task = make_task(processor=processor)
     queued = taskstore.mark_queued(clients.db, task["id"])
-    return streams.send_job(clients.db, clients.redis, queued)
+    return send_job(clients.db, clients.redis, queued)
 
 
 def _dead_worker(clients: Clients, make_task: Callable[..., Any]) -> Any:
@@ -57,7 +58,7 @@ def test_flushall_resends_queued_and_orphaned_jobs_at_once(
     assert sorted(jobs()) == sorted(str(t["id"]) for t in [*queued, orphan])
     assert jobs("gzip") == [str(gzip["id"])]
     # The consumer group is back too, from the start of the stream.
-    groups = redis_client.xinfo_groups(streams.job_stream("checksum"))
+    groups = redis_client.xinfo_groups(redis_keys.job_stream("checksum"))
     assert [(g["name"], g["last-delivered-id"]) for g in groups] == [("workers", "0-0")]
     again = _sweep(clients, stale_after_s=NEVER)
     assert not again.redis_lost_data and again.resent == 0 and len(jobs()) == 4
@@ -71,7 +72,7 @@ def test_relays_never_pile_a_stuck_job_onto_its_stream(
     for _ in range(5):
         assert _sweep(clients, stale_after_s=0).resent == 0
     assert jobs() == [str(task["id"])]
-    clients.redis.delete(streams.job_stream("checksum"))  # only that stream was lost
+    clients.redis.delete(redis_keys.job_stream("checksum"))  # only that stream was lost
     assert _sweep(clients, stale_after_s=0).resent == 1
     assert _sweep(clients, stale_after_s=0).resent == 0
     assert jobs() == [str(task["id"])]
@@ -100,7 +101,7 @@ def test_run_loop_recovers_within_seconds(
         # A worker that held a lease when the data went dies later: its job's pending entry
         # is gone with the data, so the recovery window re-sends it when the lease lapses.
         orphan = _dead_worker(clients, make_task)
-        redis_client.xdel(streams.job_stream("checksum"), orphan["stream_entry_id"])
+        redis_client.xdel(redis_keys.job_stream("checksum"), orphan["stream_entry_id"])
         while str(orphan["id"]) not in jobs():
             assert time.monotonic() - lost_at < 10, "the orphaned job was not re-sent"
             time.sleep(0.05)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 import requests
-from backdrop_common import streams, taskstore
+from backdrop_common import jobs, taskstore
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.storage import Storage
@@ -105,7 +105,7 @@ class TaskFactory:
         row = taskstore.mark_queued(self.db, row["id"])
         assert row is not None
         if enqueue:
-            streams.enqueue_job(self.redis, processor, row["id"])
+            jobs.enqueue_job(self.redis, processor, row["id"])
             taskstore.mark_enqueued(self.db, row["id"])
         return row
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backdrop_common import redis_keys, streams, taskstore
+from backdrop_common import jobs, redis_keys, taskstore
 from worker.runtime import Runtime
 from worker.supervisor import JobSupervisor
 
@@ -30,7 +30,7 @@ def test_message_of_a_task_running_elsewhere_stays_pending(runtime: Runtime, tas
     # The other worker may depend on this very message; it is not ours to drop.
     assert pending(tasks.redis, "checksum") == 1
     assert taskstore.mark_succeeded(tasks.db, row["id"], "other", {"ok": True}) is not None
-    streams.enqueue_job(tasks.redis, "checksum", row["id"])  # a duplicate, processed later
+    jobs.enqueue_job(tasks.redis, "checksum", row["id"])  # a duplicate, processed later
     JobSupervisor(runtime, _deliver(runtime)).run()
     assert pending(tasks.redis, "checksum") == 1  # only the first one is left
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from backdrop_common import streams
+from backdrop_common import jobs
 from worker.consumer import StreamConsumer
 
 from tests.helpers import pending
@@ -18,7 +18,7 @@ def _consumer(client: Any, name: str, **kw: Any) -> StreamConsumer:
 
 
 def test_jobs_enqueued_before_the_group_existed_are_delivered(redis_client: Any) -> None:
-    streams.enqueue_job(redis_client, "alpha", "early")
+    jobs.enqueue_job(redis_client, "alpha", "early")
     consumer = _consumer(redis_client, "c1")
     consumer.ensure_groups()  # idempotent
     (delivery,) = consumer.read(5)
@@ -28,8 +28,8 @@ def test_jobs_enqueued_before_the_group_existed_are_delivered(redis_client: Any)
 def test_never_reads_more_than_the_free_slots(redis_client: Any) -> None:
     consumer = _consumer(redis_client, "c1")
     for n in range(4):
-        streams.enqueue_job(redis_client, "alpha", f"a{n}")
-        streams.enqueue_job(redis_client, "beta", f"b{n}")
+        jobs.enqueue_job(redis_client, "alpha", f"a{n}")
+        jobs.enqueue_job(redis_client, "beta", f"b{n}")
     assert consumer.read(0) == []
     first = consumer.read(3)
     assert len(first) == 3
@@ -43,8 +43,8 @@ def test_never_reads_more_than_the_free_slots(redis_client: Any) -> None:
 def test_idle_messages_are_reclaimed_unless_their_holder_touches_them(redis_client: Any) -> None:
     holder = _consumer(redis_client, "holder")
     rescuer = _consumer(redis_client, "rescuer", reclaim_idle_ms=200)
-    streams.enqueue_job(redis_client, "alpha", "kept")
-    streams.enqueue_job(redis_client, "beta", "abandoned")
+    jobs.enqueue_job(redis_client, "alpha", "kept")
+    jobs.enqueue_job(redis_client, "beta", "abandoned")
     deliveries = {d.task_id: d for d in holder.read(2)}
     for _ in range(3):
         time.sleep(0.1)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backdrop_common import streams
+from backdrop_common import jobs
 
 from tests.helpers import pending, wait_for
 
@@ -89,7 +89,7 @@ def test_corrupt_png_is_invalid_input(worker: Any, tasks: Any) -> None:
 def test_missing_input_fails_cleanly(worker: Any, tasks: Any, storage: Any) -> None:
     row = tasks("checksum", b"soon gone", enqueue=False)
     storage.delete(row["object_key"])
-    streams.enqueue_job(tasks.redis, "checksum", row["id"])
+    jobs.enqueue_job(tasks.redis, "checksum", row["id"])
     done = _finished(tasks, row)
     assert (done["status"], done["error_code"]) == ("failed", "input_missing")
 
@@ -125,7 +125,7 @@ def test_job_whose_worker_died_on_every_attempt_is_not_run_again(
             " WHERE id = %s",
             (row["id"],),
         )
-    streams.enqueue_job(redis_client, "checksum", row["id"])
+    jobs.enqueue_job(redis_client, "checksum", row["id"])
     done = _finished(tasks, row)
     assert (done["status"], done["error_code"]) == ("failed", "retries_exhausted")
     assert done["result"] is None

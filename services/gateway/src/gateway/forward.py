@@ -192,7 +192,7 @@ def forward(base_url: str, path: str, upstream: str) -> Response:
     return relayed
 
 
-def _unlimited() -> None:
+def _raise_body_cap_to_upload_limit() -> None:
     # Content routes stream whole files: the JSON body cap must not apply. (Flask treats
     # None as "use the app config", so the cap becomes the upload limit plus room for a
     # multipart envelope; the upload service checks the task's exact declared size.)
@@ -271,7 +271,7 @@ def upload_complete(task_id: uuid.UUID) -> Response:
 @require_auth()
 def upload_content(task_id: uuid.UUID) -> Response:
     """Stream the file's bytes through Backdrop (when a presigned upload is not possible)."""
-    _unlimited()
+    _raise_body_cap_to_upload_limit()
     return _to_upload(task_id)
 
 
@@ -286,5 +286,5 @@ def upload_content(task_id: uuid.UUID) -> Response:
 @require_auth()
 def seed_upload(task_id: uuid.UUID) -> Response:
     """Seed alias: upload the file's bytes (raw body or multipart field ``file``)."""
-    _unlimited()
+    _raise_body_cap_to_upload_limit()
     return _to_upload(task_id)

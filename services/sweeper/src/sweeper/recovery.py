@@ -19,7 +19,7 @@ import logging
 import uuid
 
 import redis
-from backdrop_common import streams, taskstore
+from backdrop_common import jobs, taskstore
 from backdrop_common.db import Database
 from backdrop_common.redis_keys import EPOCH_KEY
 from prometheus_client import Counter
@@ -47,16 +47,16 @@ def resend_lost(db: Database, client: redis.Redis, *, older_than_s: float, limit
     rows = taskstore.deliveries_to_check(db, older_than_s=older_than_s, limit=limit)
     if not rows:
         return 0
-    present = streams.entries_present(client, rows)
+    present = jobs.entries_present(client, rows)
     lost = [row for row, here in zip(rows, present, strict=True) if not here]
     for row, here in zip(rows, present, strict=True):
         if here:
             taskstore.mark_enqueued(db, row["id"])
     # The group too may be gone; created from id 0 it delivers what we add next.
     for processor in sorted({row["processor"] for row in lost}):
-        streams.ensure_group(client, processor)
+        jobs.ensure_group(client, processor)
     for row in lost:
-        streams.send_job(db, client, row)
+        jobs.send_job(db, client, row)
     RESENT.inc(len(lost))
     if lost:
         log.warning("re-sent %d job(s) whose stream entry was gone", len(lost))

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 
 import redis
-from backdrop_common import events, streams, taskstore
+from backdrop_common import events, jobs, taskstore
 from backdrop_common.db import Database
 from backdrop_common.storage import Storage, input_key
 from prometheus_client import Counter
@@ -71,7 +71,7 @@ def _sweep_inputs(db: Database, storage: Storage, grace_s: float, limit: int) ->
 def _relay(db: Database, client: redis.Redis, older_than_s: float, limit: int) -> int:
     rows = taskstore.due_for_enqueue(db, older_than_s=older_than_s, limit=limit)
     for row in rows:
-        streams.send_job(db, client, row)
+        jobs.send_job(db, client, row)
     RELAYED.inc(len(rows))
     return len(rows)
 

@@ -4,7 +4,7 @@ The bytes a worker processes are the bytes checked here: they live under a verif
 their own (``storage.verified_key``) that no client URL names.
 
 Order matters for crash safety: the row becomes ``queued`` first (the truth), then the
-``queued`` event is appended, then the job is XADDed and confirmed (``streams.send_job``).
+``queued`` event is appended, then the job is XADDed and confirmed (``jobs.send_job``).
 A crash anywhere after the commit leaves a queued task with ``enqueued_at`` NULL, which the
 sweeper relays; a duplicate stream entry is harmless because ``claim`` is guarded.
 """
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from backdrop_common import events, streams, taskstore
+from backdrop_common import events, jobs, taskstore
 from backdrop_common.errors import TaskFinished, UploadInvalid
 from backdrop_common.faults import QUEUED_BEFORE_XADD, fault_point
 from backdrop_common.storage import ObjectNotFound, verified_key
@@ -167,7 +167,7 @@ def enqueue(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
     # The queued event goes first, so it cannot land after the worker's "running".
     events.publish_status(res.redis, row)
     try:
-        sent = streams.send_job(res.db, res.redis, row)
+        sent = jobs.send_job(res.db, res.redis, row)
     except redis.RedisError:
         log.warning("could not enqueue task %s; the sweeper will relay it", row["id"])
         return row

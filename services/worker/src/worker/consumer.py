@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from backdrop_common import redis_keys, streams
+from backdrop_common import jobs, redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class StreamConsumer:
         delivered too.
         """
         for name in self.processors:
-            streams.ensure_group(self.redis, name)
+            jobs.ensure_group(self.redis, name)
 
     def read(self, free: int) -> list[Delivery]:
         """New messages, at most ``free`` of them; blocks up to ``block_ms`` when idle."""

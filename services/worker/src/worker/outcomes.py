@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
-from backdrop_common import events, streams, taskstore
+from backdrop_common import events, jobs, taskstore
 from backdrop_common.errors import Unavailable
 from backdrop_common.retries import EXHAUSTED, RetryPolicy, exhausted_message
 from backdrop_common.storage import artifact_key
@@ -109,7 +109,7 @@ def _requeue(
         # XADD before our ACK: a crash in between leaves two entries (harmless), never none.
         # A delayed retry is sent by the relay once next_attempt_at has come.
         try:
-            streams.send_job(rt.db, rt.redis, new)
+            jobs.send_job(rt.db, rt.redis, new)
         except (redis.RedisError, Unavailable) as exc:
             log.warning("re-enqueue failed (%s); the relay will send it", type(exc).__name__)
     return new

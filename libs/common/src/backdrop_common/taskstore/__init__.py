@@ -19,6 +19,7 @@ from backdrop_common.taskstore._dead_letters import (
     retry_failed,
 )
 from backdrop_common.taskstore._delivery import deliveries_to_check, due_for_enqueue
+from backdrop_common.taskstore._document import STATUSES, TERMINAL, UNFINISHED, task_json
 from backdrop_common.taskstore._overview import (
     backlog_by_processor,
     finished_per_minute,
@@ -35,14 +36,7 @@ from backdrop_common.taskstore._queries import (
     get_task_by_idempotency_key,
     list_tasks,
 )
-from backdrop_common.taskstore._rows import (
-    STATUSES,
-    TERMINAL,
-    UNFINISHED,
-    TaskId,
-    TaskRow,
-    task_json,
-)
+from backdrop_common.taskstore._sql import TaskId, TaskRow
 from backdrop_common.taskstore._transitions import (
     WORKER_LOST,
     claim,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from backdrop_common.db import Database
 from backdrop_common.retries import EXHAUSTED
 from backdrop_common.taskstore._queries import keyset_page
-from backdrop_common.taskstore._rows import TaskId, TaskRow, fetch_one, guarded_update
+from backdrop_common.taskstore._sql import TaskId, TaskRow, fetch_one, guarded_update
 
 _DEAD = f"status = 'failed' AND error_code = '{EXHAUSTED}' AND discarded_at IS NULL"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backdrop_common.db import Database
-from backdrop_common.taskstore._rows import TaskRow, fetch_all
+from backdrop_common.taskstore._sql import TaskRow, fetch_all
 
 
 def due_for_enqueue(db: Database, *, older_than_s: float, limit: int = 500) -> list[TaskRow]:

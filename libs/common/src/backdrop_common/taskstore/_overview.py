@@ -7,7 +7,7 @@ from typing import Any
 
 from backdrop_common.db import Database
 from backdrop_common.pagination import decode_cursor, encode_cursor
-from backdrop_common.taskstore._rows import TaskId, TaskRow, as_uuid, fetch_all
+from backdrop_common.taskstore._sql import TaskId, TaskRow, as_uuid, fetch_all
 
 
 def search_tasks(

@@ -12,7 +12,7 @@ from backdrop_common.db import Database
 from backdrop_common.errors import NotFound
 from backdrop_common.pagination import decode_cursor, encode_cursor
 from backdrop_common.storage import input_key
-from backdrop_common.taskstore._rows import (
+from backdrop_common.taskstore._sql import (
     TaskId,
     TaskRow,
     as_uuid,

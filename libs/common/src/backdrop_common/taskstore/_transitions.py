@@ -10,7 +10,7 @@ from psycopg2.extras import Json
 from backdrop_common.db import Database
 from backdrop_common.errors import NotFound, TaskFinished
 from backdrop_common.taskstore._queries import get_task
-from backdrop_common.taskstore._rows import TaskId, TaskRow, as_uuid, fetch_one, guarded_update
+from backdrop_common.taskstore._sql import TaskId, TaskRow, as_uuid, fetch_one, guarded_update
 
 _HOLDER = "status = 'running' AND worker_id = %(w)s"  # only the lease holder may finish
 _LEASE = "make_interval(secs => %(lease)s)"

@@ -9,7 +9,7 @@ deleted by the sweeper once the window has closed.
 from __future__ import annotations
 
 from backdrop_common.db import Database
-from backdrop_common.taskstore._rows import TaskId, TaskRow, as_uuid, fetch_all, fetch_one
+from backdrop_common.taskstore._sql import TaskId, TaskRow, as_uuid, fetch_all, fetch_one
 
 
 def awaiting_upload_bytes(db: Database, owner_id: TaskId) -> int:

@@ -1,72 +1,17 @@
-"""Rows of ``tasks.tasks``: statuses, query helpers, and the API ``Task`` document."""
+"""The API ``Task`` document of a ``tasks.tasks`` row, and the task statuses."""
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from backdrop_contract import states
 
-from backdrop_common.db import Database
 from backdrop_common.timestamps import rfc3339
-
-TaskRow = dict[str, Any]
-TaskId = uuid.UUID | str
 
 # The statuses are part of the API contract, defined once for services and client alike.
 STATUSES, TERMINAL, UNFINISHED = states.STATUSES, states.TERMINAL, states.UNFINISHED
-
-
-def as_uuid(value: TaskId | None) -> uuid.UUID | None:
-    """``value`` as a UUID, or None when it is None or malformed (callers answer 404)."""
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def fetch_all(
-    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False
-) -> list[TaskRow]:
-    """Run ``query`` in its own transaction (again once if the connection died); every row.
-
-    ``read=True`` for a read-only ``SELECT``: autocommit, one round trip (``Database.run``).
-    """
-
-    def work(cur: Any) -> list[TaskRow]:
-        cur.execute(query, args)
-        return [dict(r) for r in cur.fetchall()]
-
-    return db.run(work, read=read)
-
-
-def fetch_one(
-    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False
-) -> TaskRow | None:
-    """Run ``query`` in its own transaction (again once if the connection died); first row."""
-    rows = fetch_all(db, query, args, read=read)
-    return rows[0] if rows else None
-
-
-def guarded_update(
-    db: Database, task_id: TaskId, sets: str, guard: str, **args: Any
-) -> TaskRow | None:
-    """``UPDATE ... SET <sets>, updated_at = now() WHERE id = .. AND <guard> RETURNING *``.
-
-    ``sets`` and ``guard`` are literals from this package; values go in ``args``.
-    """
-    tid = as_uuid(task_id)
-    if tid is None:
-        return None
-    query = (
-        f"UPDATE tasks.tasks SET {sets}, updated_at = now() "  # noqa: S608 - literals only
-        f"WHERE id = %(id)s AND {guard} RETURNING *"
-    )
-    return fetch_one(db, query, {**args, "id": tid})
 
 
 def _progress(row: Mapping[str, Any], cached: Mapping[str, Any] | None) -> dict[str, Any]:

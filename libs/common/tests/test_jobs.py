@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis
-from backdrop_common import streams
+from backdrop_common import jobs, redis_keys
 from backdrop_common import taskstore as ts
 from backdrop_common.db import Database
 
@@ -17,8 +17,8 @@ def test_send_job_records_the_entry(
 ) -> None:
     task = make_task()
     queued = ts.mark_queued(db, task["id"])
-    sent = streams.send_job(db, redis_client, queued)
-    entries = redis_client.xrange(streams.job_stream("checksum"))
+    sent = jobs.send_job(db, redis_client, queued)
+    entries = redis_client.xrange(redis_keys.job_stream("checksum"))
     assert [(i, f["task_id"]) for i, f in entries] == [(sent["stream_entry_id"], str(task["id"]))]
     assert sent["enqueued_at"] is not None
 
@@ -30,8 +30,8 @@ def test_entries_present_tells_lost_entries(
     rows = []
     for task in (kept, deleted, never):
         queued = ts.mark_queued(db, task["id"])
-        rows.append(streams.send_job(db, redis_client, queued) if task is not never else queued)
-    redis_client.xdel(streams.job_stream("checksum"), rows[1]["stream_entry_id"])
-    assert streams.entries_present(redis_client, rows) == [True, False, False]
+        rows.append(jobs.send_job(db, redis_client, queued) if task is not never else queued)
+    redis_client.xdel(redis_keys.job_stream("checksum"), rows[1]["stream_entry_id"])
+    assert jobs.entries_present(redis_client, rows) == [True, False, False]
     redis_client.flushdb()
-    assert streams.entries_present(redis_client, rows) == [False, False, False]
+    assert jobs.entries_present(redis_client, rows) == [False, False, False]
