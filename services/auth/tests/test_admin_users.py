@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from auth_service import users
+from auth_service import users_table
 from flask.testing import FlaskClient
 
 from tests.helpers import PASSWORD, Account, AuthHelper, assert_problem, assert_unauthorized
@@ -15,7 +15,7 @@ from tests.helpers import PASSWORD, Account, AuthHelper, assert_problem, assert_
 def _with_roles(auth: AuthHelper, ctx: Any, *roles: str) -> Account:
     """A new account holding ``roles``, logged in after the grant."""
     acc = auth.account()
-    users.set_roles(ctx.db, acc.user["id"], roles)
+    users_table.set_roles(ctx.db, acc.user["id"], roles)
     tokens = auth.login(acc.username, acc.password).get_json()
     acc.access_token, acc.refresh_token = tokens["access_token"], tokens["refresh_token"]
     return acc

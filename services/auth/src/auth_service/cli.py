@@ -11,7 +11,7 @@ from backdrop_common.errors import BackdropError, ValidationFailed
 from backdrop_common.migrations import migrate as run_migrations
 from backdrop_common.tokens import ROLES
 
-from auth_service import users
+from auth_service import users_table
 from auth_service.resources import MIGRATIONS, Resources
 from auth_service.settings import AuthSettings
 
@@ -80,7 +80,7 @@ def create_admin(
         raise click.ClickException(f"invalid input: {problems}") from exc
     auth = _resources(ctx)
     try:
-        row = users.create_user(
+        row = users_table.create_user(
             auth.db,
             email=data["email"],
             username=data["username"],

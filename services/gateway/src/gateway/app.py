@@ -12,23 +12,20 @@ from backdrop_common.taskstore import migrate_tasks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier, bearer_token
 from flask import Flask, current_app
 
-from gateway import (
+from gateway import clients, observability, resources, ws
+from gateway.blueprints import (
+    admin_fleet,
+    admin_page,
+    admin_tasks,
+    admin_users,
     aliases,
-    clients,
     docs,
-    events,
     forward,
     processors,
-    resources,
+    sse,
     tasks,
     webhooks,
-    ws,
 )
-from gateway.admin import fleet as admin_fleet
-from gateway.admin import observability
-from gateway.admin import page as admin_page
-from gateway.admin import tasks as admin_tasks
-from gateway.admin import users as admin_users
 from gateway.livecap import LiveStreamCap
 from gateway.settings import GatewaySettings
 
@@ -47,7 +44,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
         settings.jwt_audience,
         res.redis,
     )
-    for module in (tasks, processors, events, webhooks, forward, aliases, docs):
+    for module in (tasks, processors, sse, webhooks, forward, aliases, docs):
         app.register_blueprint(module.bp)
     ws.init_app(app, settings)
     for module in (admin_fleet, admin_tasks, admin_users, admin_page):

@@ -28,8 +28,7 @@ from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import Principal
 from flask import request
 
-from gateway import clients
-from gateway.admin import observability
+from gateway import clients, observability
 from gateway.params import validate_params
 from gateway.resources import public_url_for, resources
 

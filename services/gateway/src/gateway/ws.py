@@ -30,7 +30,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from gateway import feed
 from gateway.apidoc import operation
-from gateway.events import EventsQuery
+from gateway.blueprints.sse import EventsQuery
 from gateway.livecap import Lease, client_address, live_streams
 from gateway.resources import resources
 from gateway.settings import GatewaySettings

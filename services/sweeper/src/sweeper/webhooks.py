@@ -24,7 +24,7 @@ from typing import Any
 import urllib3
 from backdrop_common import taskstore
 from backdrop_common.db import Database
-from backdrop_common.taskstore._rows import fetch_all
+from backdrop_common.taskstore._sql import fetch_all
 from backdrop_common.webhooks import UnsafeTarget, check_target
 from standardwebhooks.webhooks import Webhook
 

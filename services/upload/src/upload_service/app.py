@@ -12,6 +12,7 @@ from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
 from flask import Flask
 
 from upload_service import resources
+from upload_service.blueprints import streaming, uploads
 from upload_service.resources import Resources
 from upload_service.settings import UploadSettings
 
@@ -36,11 +37,8 @@ def create_app(settings: UploadSettings | None = None) -> Flask:
         settings.jwt_audience,
         res.redis,
     )
-
-    from upload_service import streaming, views
-
-    app.register_blueprint(views.bp)
-    app.register_blueprint(streaming.bp)
+    for module in (uploads, streaming):
+        app.register_blueprint(module.bp)
     checks = readiness_checks(postgres=res.db, redis=res.redis, s3=res.storage)
     app.register_blueprint(health_blueprint(checks))
     return app

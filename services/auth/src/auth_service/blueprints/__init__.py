@@ -1,1 +1,1 @@
-"""HTTP resources of the auth service, one blueprint module each."""
+"""The auth service's routes: one Blueprint ``bp`` per module, registered in ``app``."""

@@ -10,7 +10,7 @@ from backdrop_common.errors import Forbidden, Unauthorized
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
-from auth_service import revocation, sessions, users
+from auth_service import revocation, sessions_table, users_table
 from auth_service.issuer import access_token, token_response
 from auth_service.ratelimit import Attempt
 from auth_service.resources import resources
@@ -33,7 +33,7 @@ def login() -> Response:
     ctx = resources()
     ip = request.remote_addr or "unknown"
     identifier = data["identifier"]
-    user = users.find_for_login(ctx.db, identifier)
+    user = users_table.find_for_login(ctx.db, identifier)
     # Counted per account (email and username alike), per address and per pair.
     attempt = Attempt.of(user["id"] if user else None, identifier, ip)
     ctx.throttle.check(attempt)
@@ -50,9 +50,9 @@ def login() -> Response:
         # Told only to someone who knows the password: no account enumeration.
         raise Forbidden("This account is disabled.")
     if ctx.passwords.needs_rehash(user["password_hash"]):
-        users.set_password_hash(ctx.db, user["id"], ctx.passwords.hash(data["password"]))
+        users_table.set_password_hash(ctx.db, user["id"], ctx.passwords.hash(data["password"]))
     settings = ctx.settings
-    session_id, refresh = sessions.start_session(
+    session_id, refresh = sessions_table.start_session(
         ctx.db,
         user["id"],
         request.user_agent.string,
@@ -77,7 +77,7 @@ def refresh() -> Response:
     data = load(RefreshSchema(), json_body())
     ctx = resources()
     settings = ctx.settings
-    rotation = sessions.rotate(
+    rotation = sessions_table.rotate(
         ctx.db,
         data["refresh_token"],
         settings.refresh_token_ttl,
@@ -110,12 +110,12 @@ def logout() -> tuple[str, int]:
     principal = current_principal()
     sids = [principal.sid]
     if data["refresh_token"]:
-        other = sessions.session_of(ctx.db, data["refresh_token"], principal.user_id)
+        other = sessions_table.session_of(ctx.db, data["refresh_token"], principal.user_id)
         if other is not None and other != principal.sid:
             sids.append(other)
     # Redis first: once it answers, every verifier rejects the access token at once.
     revocation.revoke(ctx.redis, ctx.settings.access_token_ttl, sids=tuple(sids), jti=principal.jti)
     for sid in sids:
-        sessions.revoke(ctx.db, sid, principal.user_id, "logout")
+        sessions_table.revoke(ctx.db, sid, principal.user_id, "logout")
     log.info("logout", extra={"user_id": str(principal.user_id)})
     return "", 204

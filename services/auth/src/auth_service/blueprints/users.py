@@ -10,7 +10,7 @@ from backdrop_common.errors import Unauthorized
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify, request
 
-from auth_service import sessions, users
+from auth_service import sessions_table, users_table
 from auth_service.resources import resources
 
 bp = Blueprint("users", __name__, url_prefix="/v1/auth")
@@ -29,7 +29,7 @@ def register() -> tuple[Response, int]:
     ctx.registrations.hit(request.remote_addr or "unknown")
     # Hashed before the insert either way, so a taken email costs the same time.
     password_hash = ctx.passwords.hash(data["password"])
-    row = users.create_user(
+    row = users_table.create_user(
         ctx.db,
         email=data["email"],
         username=data["username"],
@@ -38,10 +38,10 @@ def register() -> tuple[Response, int]:
     )
     if row is None:
         log.info("registration with a taken email answered as new")
-        row = users.lookalike(data["email"], data["username"], data["name"])
+        row = users_table.lookalike(data["email"], data["username"], data["name"])
     else:
         log.info("user registered", extra={"user_id": str(row["id"])})
-    return jsonify(users.user_json(row)), 201
+    return jsonify(users_table.user_json(row)), 201
 
 
 @bp.get("/me")
@@ -51,7 +51,7 @@ def me() -> Response:
     principal = current_principal()
     ctx = resources()
     # Redis revocation marks already cover this; the DB check also survives a Redis flush.
-    row = users.get_user(ctx.db, principal.user_id)
-    if row is None or row["disabled_at"] or not sessions.is_active(ctx.db, principal.sid):
+    row = users_table.get_user(ctx.db, principal.user_id)
+    if row is None or row["disabled_at"] or not sessions_table.is_active(ctx.db, principal.sid):
         raise Unauthorized("The token's session is no longer valid.")
-    return jsonify(users.user_json(row))
+    return jsonify(users_table.user_json(row))

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, jsonify
 
 from gateway import seed_schemas, taskops
 from gateway.apidoc import operation
-from gateway.forward import HOP_BY_HOP, outgoing_headers
+from gateway.blueprints.forward import HOP_BY_HOP, outgoing_headers
 from gateway.resources import public_url_for, resources
 
 bp = Blueprint("aliases", __name__)

@@ -16,8 +16,8 @@ from backdrop_common.errors import NotFound, TaskFinished
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
 
+from gateway import admin_schemas as schemas
 from gateway import taskops
-from gateway.admin import schemas
 from gateway.apidoc import operation
 from gateway.resources import resources
 

@@ -15,10 +15,10 @@ from backdrop_common.storage import verified_key
 from backdrop_common.tokens import require_auth
 from flask import Blueprint, Response, g, jsonify, request
 
+from upload_service.blueprints.uploads import owned_task
 from upload_service.resources import Resources, resources
 from upload_service.sink import PartSink, body_stream, form_file_chunks, raw_chunks
 from upload_service.verify import settled, verify_and_queue
-from upload_service.views import owned_task
 
 log = logging.getLogger(__name__)
 bp = Blueprint("streaming", __name__)

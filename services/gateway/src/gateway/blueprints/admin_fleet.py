@@ -12,8 +12,8 @@ from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import require_auth
 from flask import Blueprint, Response, jsonify
 
+from gateway import admin_schemas as schemas
 from gateway import taskops
-from gateway.admin import schemas
 from gateway.apidoc import operation
 from gateway.resources import resources
 

@@ -13,8 +13,8 @@ from flask import Blueprint, Response, jsonify
 
 from gateway import schemas, taskops
 from gateway.apidoc import operation
+from gateway.blueprints.webhooks import safe_url
 from gateway.resources import resources
-from gateway.webhooks import safe_url
 
 bp = Blueprint("tasks", __name__)
 IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-255 chars)."),)

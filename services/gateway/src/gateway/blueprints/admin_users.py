@@ -14,7 +14,7 @@ from flask import Blueprint, Response, request
 
 from gateway.apidoc import Response as ApiResponse
 from gateway.apidoc import operation
-from gateway.forward import forward
+from gateway.blueprints.forward import forward
 from gateway.resources import resources
 
 bp = Blueprint("admin_users", __name__)

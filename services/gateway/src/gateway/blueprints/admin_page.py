@@ -28,7 +28,7 @@ CSP = (
 
 
 def _static(name: str) -> bytes:
-    return resources.files("gateway.admin").joinpath("static", name).read_bytes()
+    return resources.files("gateway").joinpath("static", name).read_bytes()
 
 
 def _respond(body: bytes, mimetype: str, max_age: int) -> Response:

@@ -1,0 +1,1 @@
+"""The gateway's routes: one Blueprint ``bp`` per module, registered in ``app``."""
