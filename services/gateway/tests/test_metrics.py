@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from backdrop_common import streams, taskstore
+from backdrop_common import jobs, taskstore
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -63,8 +63,8 @@ def test_fleet_gauges_and_task_counters(
         upload_window_s=600,
     )
     taskstore.mark_queued(db, row["id"])
-    streams.ensure_group(redis_client, proc)
-    streams.enqueue_job(redis_client, proc, row["id"])
+    jobs.ensure_group(redis_client, proc)
+    jobs.enqueue_job(redis_client, proc, row["id"])
     text = user.client.get("/metrics", headers={"Authorization": "Bearer scrape"}).text
     samples = _samples(text)
     assert samples[("backdrop_queue_length", (("processor", proc),))] == 1
