@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from backdrop_common import events, streams, taskstore
+from backdrop_common import events, jobs, taskstore
 from PIL import Image
 
 LIMIT_S = 0.25
@@ -42,7 +42,7 @@ def test_cancel_is_fast_for_every_builtin(
     processor, make_input, params = case
     row = tasks(processor, make_input(), params, enqueue=False)
     start_worker("--processors", processor)
-    streams.enqueue_job(redis_client, processor, row["id"])
+    jobs.enqueue_job(redis_client, processor, row["id"])
     tasks.wait_status(row["id"], "running", "succeeded", "failed", timeout=30)
     time.sleep(0.25)
     taskstore.request_cancel(tasks.db, row["id"], row["owner_id"])

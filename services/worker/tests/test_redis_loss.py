@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import requests
-from backdrop_common import streams, taskstore
+from backdrop_common import jobs, redis_keys, taskstore
 from worker.consumer import StreamConsumer
 
 from tests.helpers import wait_for
@@ -37,7 +37,7 @@ def test_not_ready_while_jobs_cannot_be_read(
     start_worker: Any, tasks: Any, redis_client: Any
 ) -> None:
     worker = start_worker("--processors", "checksum")
-    stream = streams.job_stream("checksum")
+    stream = redis_keys.job_stream("checksum")
     redis_client.delete(stream)
     redis_client.set(stream, "not a stream")  # neither readable nor repairable
     _, body = wait_for(lambda: (r := _ready(worker))[0] == 503 and r, 10, 0.2)
@@ -55,7 +55,7 @@ def test_acknowledged_entries_leave_the_stream(
     rows = [tasks("checksum", f"job {n}".encode()) for n in range(5)]
     for row in rows:
         tasks.wait_status(row["id"], "succeeded")
-    stream = streams.job_stream("checksum")
+    stream = redis_keys.job_stream("checksum")
     wait_for(lambda: redis_client.xlen(stream) == 0, 5)
 
 
@@ -64,12 +64,12 @@ def test_a_worker_that_leaves_removes_its_consumer(
 ) -> None:
     worker = start_worker("--processors", "checksum")
     tasks.wait_status(tasks("checksum", b"x")["id"], "succeeded")
-    stream = streams.job_stream("checksum")
-    names = {c["name"] for c in redis_client.xinfo_consumers(stream, streams.JOB_GROUP)}
+    stream = redis_keys.job_stream("checksum")
+    names = {c["name"] for c in redis_client.xinfo_consumers(stream, redis_keys.JOB_GROUP)}
     assert worker.worker_id in names
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0
-    names = {c["name"] for c in redis_client.xinfo_consumers(stream, streams.JOB_GROUP)}
+    names = {c["name"] for c in redis_client.xinfo_consumers(stream, redis_keys.JOB_GROUP)}
     assert worker.worker_id not in names
 
 
@@ -88,10 +88,10 @@ def test_unnamed_workers_take_stable_names(start_worker: Any, redis_client: Any)
 def test_consumers_of_dead_workers_are_pruned(redis_client: Any, tasks: Any) -> None:
     me = StreamConsumer(redis_client, ["checksum"], "me", block_ms=50)
     me.ensure_groups()
-    stream, group = streams.job_stream("checksum"), streams.JOB_GROUP
+    stream, group = redis_keys.job_stream("checksum"), redis_keys.JOB_GROUP
     for name in ("ghost", "alive", "holder"):
         redis_client.xgroup_createconsumer(stream, group, name)
-    streams.enqueue_job(redis_client, "checksum", "t1")
+    jobs.enqueue_job(redis_client, "checksum", "t1")
     redis_client.xreadgroup(group, "holder", {stream: ">"}, count=1)  # holds a message
     assert me.prune(lambda name: name == "alive", idle_ms=0) == 1
     names = {c["name"] for c in redis_client.xinfo_consumers(stream, group)}
