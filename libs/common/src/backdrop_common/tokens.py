@@ -129,9 +129,15 @@ class TokenVerifier:
     REMEMBER_MAX = 4096
 
     def __init__(
-        self, keys: KeyResolver, issuer: str, audience: str, redis_client: redis.Redis
+        self,
+        keys: KeyResolver,
+        issuer: str,
+        audience: str,
+        redis_client: redis.Redis,
+        remember_s: float = REMEMBER_S,
     ) -> None:
         self.keys = keys
+        self.remember_s = remember_s
         self.issuer = issuer
         self.audience = audience
         self.redis = redis_client
@@ -164,12 +170,14 @@ class TokenVerifier:
         if remembered is not None and now < remembered[0]:
             return remembered[1], remembered[2]
         principal, issued_at = self._decode(token)
+        if self.remember_s <= 0:
+            return principal, issued_at
         if len(self._verified) >= self.REMEMBER_MAX:
             # Forget the oldest quarter (insertion order) rather than grow without bound.
             for old in list(self._verified)[: self.REMEMBER_MAX // 4]:
                 self._verified.pop(old, None)
         self._verified[token] = (
-            min(principal.expires_at, now + self.REMEMBER_S),
+            min(principal.expires_at, now + self.remember_s),
             principal,
             issued_at,
         )

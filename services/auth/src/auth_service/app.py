@@ -23,8 +23,14 @@ def create_app(settings: AuthSettings | None = None) -> Flask:
         # Only behind a known number of proxies may X-Forwarded-For be believed.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops)  # type: ignore[method-assign]
     res = resources.init_app(app, settings)
+    # Auth owns the signing keys: a retired key must stop working here at once, so nothing
+    # verified earlier is remembered (remember_s=0).
     app.extensions["token_verifier"] = TokenVerifier(
-        LocalKeyResolver(res.keys), settings.jwt_issuer, settings.jwt_audience, res.redis
+        LocalKeyResolver(res.keys),
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        res.redis,
+        remember_s=0,
     )
     startup = Startup(res)
     startup.try_now()
