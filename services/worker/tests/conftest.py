@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 import requests
-from backdrop_common import jobs, taskstore
+from backdrop_common import jobs, redis_keys, taskstore
 from backdrop_common.db import Database
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.storage import Storage
@@ -167,8 +167,8 @@ class WorkerProcess:
             if self.worker_id is None:
                 self.worker_id = next(
                     (
-                        key.removeprefix("backdrop:workers:")
-                        for key in client.scan_iter("backdrop:workers:*")
+                        key.removeprefix(redis_keys.WORKER_PREFIX)
+                        for key in client.scan_iter(f"{redis_keys.WORKER_PREFIX}*")
                         if client.hget(key, "pid") == str(self.proc.pid)
                         and client.hget(key, "health_port")
                     ),
@@ -176,7 +176,7 @@ class WorkerProcess:
                 )
                 if self.worker_id is None:
                     return False
-            port = client.hget(f"backdrop:workers:{self.worker_id}", "health_port")
+            port = client.hget(redis_keys.worker_key(self.worker_id), "health_port")
             self.health_port = int(port) if port else None
             return bool(self.health_port)
 

@@ -7,7 +7,7 @@ import signal
 from typing import Any
 
 import requests
-from backdrop_common.redis_keys import PROCESSORS_KEY
+from backdrop_common.redis_keys import PROCESSORS_KEY, worker_key
 
 from tests.helpers import wait_for
 
@@ -23,10 +23,10 @@ def test_health_endpoints_presence_and_catalogue(
         "checks": {"postgres": "ok", "redis": "ok", "storage": "ok", "jobs": "ok"},
     }
 
-    presence = redis_client.hgetall(f"backdrop:workers:{worker.worker_id}")
+    presence = redis_client.hgetall(worker_key(worker.worker_id))
     assert json.loads(presence["processors"]) == ["checksum", "sleepy"]
     assert presence["concurrency"] == "3" and int(presence["pid"]) == worker.proc.pid
-    assert 0 < redis_client.ttl(f"backdrop:workers:{worker.worker_id}") <= 30
+    assert 0 < redis_client.ttl(worker_key(worker.worker_id)) <= 30
 
     catalogue = redis_client.hgetall(PROCESSORS_KEY)
     assert set(catalogue) == {"checksum", "sleepy"}
@@ -35,9 +35,7 @@ def test_health_endpoints_presence_and_catalogue(
 
     row = tasks("sleepy", params={"seconds": 30})
     tasks.wait_status(row["id"], "running")
-    jobs = wait_for(
-        lambda: json.loads(redis_client.hget(f"backdrop:workers:{worker.worker_id}", "jobs")), 10
-    )
+    jobs = wait_for(lambda: json.loads(redis_client.hget(worker_key(worker.worker_id), "jobs")), 10)
     assert jobs == [str(row["id"])]
     metrics = requests.get(worker.url("/metrics"), timeout=5).text
     assert 'backdrop_worker_jobs_started_total{processor="sleepy"} 1.0' in metrics
@@ -57,7 +55,7 @@ def test_health_endpoints_presence_and_catalogue(
 
     worker.signal(signal.SIGTERM)
     worker.proc.wait(30)
-    assert not redis_client.exists(f"backdrop:workers:{worker.worker_id}")
+    assert not redis_client.exists(worker_key(worker.worker_id))
 
 
 def _listening_address(port: int) -> str:
@@ -74,7 +72,7 @@ def _listening_address(port: int) -> str:
 def test_health_server_binds_the_configured_address(start_worker: Any, redis_client: Any) -> None:
     assert _listening_address(start_worker().health_port) == "127.0.0.1"  # the default
     chosen = start_worker(extra_env={"BACKDROP_WORKER_HEALTH_HOST": "127.0.0.2"}, ready=False)
-    key = f"backdrop:workers:{chosen.worker_id}"
+    key = worker_key(chosen.worker_id)
     port = wait_for(lambda: int(redis_client.hget(key, "health_port") or 0), 30, 0.1)
     assert _listening_address(port) == "127.0.0.2"
 

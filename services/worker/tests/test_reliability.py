@@ -6,7 +6,7 @@ import signal
 import time
 from typing import Any
 
-from backdrop_common import events
+from backdrop_common import events, redis_keys
 
 from tests.helpers import alive, descendants, pending, wait_for
 
@@ -71,7 +71,7 @@ def test_sigterm_lets_a_short_job_finish_within_grace(
         worker.worker_id,
     )
     assert pending(redis_client, "sleepy") == 0
-    assert not redis_client.exists(f"backdrop:workers:{worker.worker_id}")
+    assert not redis_client.exists(redis_keys.worker_key(worker.worker_id))
 
 
 def test_sigterm_hands_back_a_long_job_to_another_worker(

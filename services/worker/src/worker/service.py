@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import redis
 from backdrop_common import catalogue, taskstore
 from backdrop_common.db import Database
+from backdrop_common.health import Check, readiness_checks
 from backdrop_common.redis_client import redis_from_url
 from backdrop_common.redis_keys import worker_key
 from backdrop_common.storage import Storage
@@ -96,10 +96,8 @@ class Worker:
         self.rt.consumer.ensure_groups()
         self._jobs_unreadable = None
         catalogue.publish(self.rt.redis, self.catalogue)
-        checks: dict[str, Callable[[], None]] = {
-            "redis": self._ping_redis,
-            "postgres": self.rt.db.ping,
-            "storage": self.rt.storage.ping,
+        checks: dict[str, Check] = {
+            **readiness_checks(redis=self.rt.redis, postgres=self.rt.db, storage=self.rt.storage),
             "jobs": self._check_jobs_readable,
         }
         app = create_health_app(checks, self.clock.age, stall_after=30.0)
@@ -117,9 +115,6 @@ class Worker:
             self.settings.worker_concurrency,
             self.health.port,
         )
-
-    def _ping_redis(self) -> None:
-        self.rt.redis.ping()
 
     def _check_jobs_readable(self) -> None:
         """Not ready while the consumer loop cannot read its streams (e.g. no group)."""

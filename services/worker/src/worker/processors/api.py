@@ -37,10 +37,6 @@ class ProcessorError(Exception):
         self.code = code
         self.message = message
 
-    def to_dict(self) -> dict[str, str]:
-        """The ``{code, message}`` shape stored as the task's error."""
-        return {"code": self.code, "message": self.message}
-
 
 class Retry(Exception):
     """Ask the runtime to re-queue the task, after ``delay`` seconds if given."""

@@ -43,7 +43,7 @@ class LocalContext:
         self.filename = filename
         self.content_type = content_type
         self.params: Mapping[str, Any] = dict(params or {})
-        self.logger = logger or logging.getLogger("worker.processors.local")
+        self.logger = logger or logging.getLogger(__name__)
         self.artifacts_dir = Path(artifacts_dir)
         self.artifacts: dict[str, dict[str, Any]] = {}
         self.progress_calls: list[ProgressCall] = []
@@ -59,8 +59,13 @@ class LocalContext:
         params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> LocalContext:
-        """A context whose params went through ``processor``'s schema (defaults filled)."""
+        """A context whose params went through ``processor``'s schema (defaults filled).
+
+        Unless a ``logger`` is given, it logs under the processor's own logger name, as it
+        would in the worker runtime.
+        """
         loaded = processor.load_params(params)
+        kwargs.setdefault("logger", logging.getLogger(f"backdrop.processor.{processor.name}"))
         return cls(input, size, artifacts_dir, params=loaded, **kwargs)
 
     @property
