@@ -1,4 +1,4 @@
-"""Fixtures: the sweeper's clients on real PostgreSQL, Redis and S3 (moto)."""
+"""Fixtures: the sweeper's resources on real PostgreSQL, Redis and S3 (moto)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import redis
 from backdrop_common import taskstore
 from backdrop_testing.tasks import job_ids, new_task
-from sweeper.service import Clients
+from sweeper.resources import Resources
 from sweeper.settings import SweeperSettings
 
 
@@ -28,9 +28,9 @@ def settings(database_url: str, redis_url: str, s3_server: str, s3_bucket: str) 
 
 
 @pytest.fixture
-def clients(settings: SweeperSettings, redis_client: redis.Redis) -> Iterator[Clients]:
+def res(settings: SweeperSettings, redis_client: redis.Redis) -> Iterator[Resources]:
     """Database, Redis and storage clients; the tasks are removed afterwards."""
-    made = Clients.from_settings(settings)
+    made = Resources.from_settings(settings)
     taskstore.migrate_tasks(made.db)
     yield made
     with made.db.cursor() as cur:
@@ -39,11 +39,11 @@ def clients(settings: SweeperSettings, redis_client: redis.Redis) -> Iterator[Cl
 
 
 @pytest.fixture
-def make_task(clients: Clients) -> Callable[..., taskstore.TaskRow]:
+def make_task(res: Resources) -> Callable[..., taskstore.TaskRow]:
     """Factory: ``make_task(**overrides)`` creates an ``awaiting_upload`` task."""
 
     def make(**overrides: Any) -> taskstore.TaskRow:
-        return new_task(clients.db, **overrides)
+        return new_task(res.db, **overrides)
 
     return make
 

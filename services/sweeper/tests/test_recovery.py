@@ -11,7 +11,7 @@ import redis
 from backdrop_common import redis_keys, taskstore
 from backdrop_common.jobs import send_job
 from sweeper import service
-from sweeper.service import Clients
+from sweeper.resources import Resources
 from sweeper.settings import SweeperSettings
 from sweeper.sweep import SweepReport, sweep_once
 
@@ -19,22 +19,22 @@ Jobs = Callable[..., list[str]]
 NEVER = 3600.0  # a stale_after_s no test reaches: only the lost-data signal can act
 
 
-def _sweep(clients: Clients, **kwargs: Any) -> SweepReport:
+def _sweep(res: Resources, **kwargs: Any) -> SweepReport:
     kwargs.setdefault("relay_after_s", 0)
-    return sweep_once(clients.db, clients.redis, clients.storage, **kwargs)
+    return sweep_once(res.db, res.redis, res.storage, **kwargs)
 
 
-def _sent(clients: Clients, make_task: Callable[..., Any], processor: str = "checksum") -> Any:
+def _sent(res: Resources, make_task: Callable[..., Any], processor: str = "checksum") -> Any:
     task = make_task(processor=processor)
-    queued = taskstore.mark_queued(clients.db, task["id"])
-    return send_job(clients.db, clients.redis, queued)
+    queued = taskstore.mark_queued(res.db, task["id"])
+    return send_job(res.db, res.redis, queued)
 
 
-def _dead_worker(clients: Clients, make_task: Callable[..., Any]) -> Any:
+def _dead_worker(res: Resources, make_task: Callable[..., Any]) -> Any:
     """A running task whose worker died: its lease has lapsed."""
-    task = _sent(clients, make_task)
-    taskstore.claim(clients.db, task["id"], "w-dead", 30)
-    with clients.db.cursor() as cur:
+    task = _sent(res, make_task)
+    taskstore.claim(res.db, task["id"], "w-dead", 30)
+    with res.db.cursor() as cur:
         cur.execute(
             "UPDATE tasks.tasks SET lease_until = now() - interval '1 s' WHERE id = %s",
             (task["id"],),
@@ -43,51 +43,51 @@ def _dead_worker(clients: Clients, make_task: Callable[..., Any]) -> Any:
 
 
 def test_flushall_resends_queued_and_orphaned_jobs_at_once(
-    clients: Clients, make_task: Callable[..., Any], jobs: Jobs, redis_client: redis.Redis
+    res: Resources, make_task: Callable[..., Any], jobs: Jobs, redis_client: redis.Redis
 ) -> None:
-    queued = [_sent(clients, make_task) for _ in range(3)]
-    orphan = _dead_worker(clients, make_task)
-    live = _sent(clients, make_task)
-    taskstore.claim(clients.db, live["id"], "w-alive", 30)  # its worker is still on it
-    gzip = _sent(clients, make_task, processor="gzip")
-    assert _sweep(clients, stale_after_s=NEVER).resent == 0  # first sweep: nothing lost
+    queued = [_sent(res, make_task) for _ in range(3)]
+    orphan = _dead_worker(res, make_task)
+    live = _sent(res, make_task)
+    taskstore.claim(res.db, live["id"], "w-alive", 30)  # its worker is still on it
+    gzip = _sent(res, make_task, processor="gzip")
+    assert _sweep(res, stale_after_s=NEVER).resent == 0  # first sweep: nothing lost
     redis_client.flushdb()  # FLUSHALL, or a restart of a Redis that keeps nothing
 
-    report = _sweep(clients, stale_after_s=NEVER)
+    report = _sweep(res, stale_after_s=NEVER)
     assert report.redis_lost_data and report.resent == 5
     assert sorted(jobs()) == sorted(str(t["id"]) for t in [*queued, orphan])
     assert jobs("gzip") == [str(gzip["id"])]
     # The consumer group is back too, from the start of the stream.
     groups = redis_client.xinfo_groups(redis_keys.job_stream("checksum"))
     assert [(g["name"], g["last-delivered-id"]) for g in groups] == [("workers", "0-0")]
-    again = _sweep(clients, stale_after_s=NEVER)
+    again = _sweep(res, stale_after_s=NEVER)
     assert not again.redis_lost_data and again.resent == 0 and len(jobs()) == 4
 
 
 def test_relays_never_pile_a_stuck_job_onto_its_stream(
-    clients: Clients, make_task: Callable[..., Any], jobs: Jobs
+    res: Resources, make_task: Callable[..., Any], jobs: Jobs
 ) -> None:
     """Issue 10 item 9: a queued job nobody takes stays one entry, sweep after sweep."""
-    task = _sent(clients, make_task)
+    task = _sent(res, make_task)
     for _ in range(5):
-        assert _sweep(clients, stale_after_s=0).resent == 0
+        assert _sweep(res, stale_after_s=0).resent == 0
     assert jobs() == [str(task["id"])]
-    clients.redis.delete(redis_keys.job_stream("checksum"))  # only that stream was lost
-    assert _sweep(clients, stale_after_s=0).resent == 1
-    assert _sweep(clients, stale_after_s=0).resent == 0
+    res.redis.delete(redis_keys.job_stream("checksum"))  # only that stream was lost
+    assert _sweep(res, stale_after_s=0).resent == 1
+    assert _sweep(res, stale_after_s=0).resent == 0
     assert jobs() == [str(task["id"])]
 
 
 def test_run_loop_recovers_within_seconds(
     settings: SweeperSettings,
-    clients: Clients,
+    res: Resources,
     make_task: Callable[..., Any],
     jobs: Jobs,
     redis_client: redis.Redis,
 ) -> None:
     settings.sweep_interval_s = 0.1
     settings.stale_after_s = NEVER
-    task = _sent(clients, make_task)
+    task = _sent(res, make_task)
     stop = threading.Event()
     loop = threading.Thread(target=service.run, args=(settings, stop))
     loop.start()
@@ -100,7 +100,7 @@ def test_run_loop_recovers_within_seconds(
             time.sleep(0.05)
         # A worker that held a lease when the data went dies later: its job's pending entry
         # is gone with the data, so the recovery window re-sends it when the lease lapses.
-        orphan = _dead_worker(clients, make_task)
+        orphan = _dead_worker(res, make_task)
         redis_client.xdel(redis_keys.job_stream("checksum"), orphan["stream_entry_id"])
         while str(orphan["id"]) not in jobs():
             assert time.monotonic() - lost_at < 10, "the orphaned job was not re-sent"

@@ -14,20 +14,20 @@ import requests
 from backdrop_common import events, redis_keys, taskstore
 from backdrop_testing.infra import free_port
 from sweeper import service
-from sweeper.service import Clients
+from sweeper.resources import Resources
 from sweeper.settings import SweeperSettings
 from sweeper.sweep import LOCK_KEY, SweepReport, sweep_once
 
 Jobs = Callable[..., list[str]]
 
 
-def _sweep(clients: Clients, **kwargs: Any) -> SweepReport:
+def _sweep(res: Resources, **kwargs: Any) -> SweepReport:
     kwargs.setdefault("relay_after_s", 0)
-    return sweep_once(clients.db, clients.redis, clients.storage, **kwargs)
+    return sweep_once(res.db, res.redis, res.storage, **kwargs)
 
 
-def _age(clients: Clients, task_id: Any, column: str) -> None:
-    with clients.db.cursor() as cur:
+def _age(res: Resources, task_id: Any, column: str) -> None:
+    with res.db.cursor() as cur:
         cur.execute(
             f"UPDATE tasks.tasks SET {column} = now() - interval '1 h' WHERE id = %s",  # noqa: S608
             (task_id,),
@@ -35,86 +35,86 @@ def _age(clients: Clients, task_id: Any, column: str) -> None:
 
 
 def test_expires_abandoned_uploads_and_cleans_storage(
-    clients: Clients, make_task: Callable[..., Any], redis_client: redis.Redis
+    res: Resources, make_task: Callable[..., Any], redis_client: redis.Redis
 ) -> None:
     task = make_task()
     fresh = make_task()
-    upload_id = clients.storage.create_multipart(task["object_key"], "text/plain")
-    clients.storage.upload_part(task["object_key"], upload_id, 1, b"partial")
-    taskstore.set_multipart_upload(clients.db, task["id"], upload_id)
-    clients.storage.put_bytes(task["object_key"], b"stray", "text/plain")
-    _age(clients, task["id"], "upload_expires_at")
-    report = _sweep(clients)
+    upload_id = res.storage.create_multipart(task["object_key"], "text/plain")
+    res.storage.upload_part(task["object_key"], upload_id, 1, b"partial")
+    taskstore.set_multipart_upload(res.db, task["id"], upload_id)
+    res.storage.put_bytes(task["object_key"], b"stray", "text/plain")
+    _age(res, task["id"], "upload_expires_at")
+    report = _sweep(res)
     assert report.expired == 1 and not report.skipped
-    assert taskstore.get_task(clients.db, task["id"])["status"] == "expired"
-    assert taskstore.get_task(clients.db, fresh["id"])["status"] == "awaiting_upload"
-    assert clients.storage.head(task["object_key"]) is None
-    uploads = clients.storage.s3.list_multipart_uploads(Bucket=clients.storage.bucket)
+    assert taskstore.get_task(res.db, task["id"])["status"] == "expired"
+    assert taskstore.get_task(res.db, fresh["id"])["status"] == "awaiting_upload"
+    assert res.storage.head(task["object_key"]) is None
+    uploads = res.storage.s3.list_multipart_uploads(Bucket=res.storage.bucket)
     assert uploads.get("Uploads", []) == []
     logged = events.read_events(redis_client, task["id"], None, 0)
     assert logged[-1][2]["status"] == "expired"
     assert redis_client.ttl(redis_keys.events_key(task["id"])) <= events.TERMINAL_TTL_S
-    assert _sweep(clients).expired == 0
+    assert _sweep(res).expired == 0
 
 
 def test_late_uploads_to_input_keys_are_swept_once_the_window_closes(
-    clients: Clients, make_task: Callable[..., Any]
+    res: Resources, make_task: Callable[..., Any]
 ) -> None:
-    storage = clients.storage
+    storage = res.storage
     cancelled, queued, waiting = make_task(), make_task(), make_task()
-    taskstore.request_cancel(clients.db, cancelled["id"], cancelled["owner_id"])
+    taskstore.request_cancel(res.db, cancelled["id"], cancelled["owner_id"])
     verified = f"users/{queued['owner_id']}/tasks/{queued['id']}/verified/v1"
     storage.put_bytes(verified, b"checked", "text/csv")
-    taskstore.mark_queued(clients.db, queued["id"], object_key=verified)
+    taskstore.mark_queued(res.db, queued["id"], object_key=verified)
     for task in (cancelled, queued, waiting):  # forms stay valid after cancel and verify
         storage.put_bytes(task["object_key"], b"posted late", "text/csv")
-    assert _sweep(clients).swept == 0  # their forms may still write: sweep when they lapse
+    assert _sweep(res).swept == 0  # their forms may still write: sweep when they lapse
     for task in (cancelled, queued):
-        _age(clients, task["id"], "upload_expires_at")
-    assert _sweep(clients).swept == 2
+        _age(res, task["id"], "upload_expires_at")
+    assert _sweep(res).swept == 2
     assert storage.head(cancelled["object_key"]) is None
     assert storage.head(queued["object_key"]) is None
     assert storage.open_read(verified).read() == b"checked"  # the processed bytes stay
     assert storage.head(waiting["object_key"]) is not None  # still awaiting its upload
-    assert _sweep(clients).swept == 0  # once per task
+    assert _sweep(res).swept == 0  # once per task
 
 
 def test_relays_a_job_lost_between_commit_and_xadd(
-    clients: Clients, make_task: Callable[..., Any], jobs: Jobs
+    res: Resources, make_task: Callable[..., Any], jobs: Jobs
 ) -> None:
     task = make_task()
-    taskstore.mark_queued(clients.db, task["id"])  # ... and the process died before the XADD
-    assert _sweep(clients, relay_after_s=60).relayed == 0  # too fresh: the uploader may be on it
-    assert _sweep(clients).relayed == 1
+    taskstore.mark_queued(res.db, task["id"])  # ... and the process died before the XADD
+    assert _sweep(res, relay_after_s=60).relayed == 0  # too fresh: the uploader may be on it
+    assert _sweep(res).relayed == 1
     assert jobs() == [str(task["id"])]
-    assert taskstore.get_task(clients.db, task["id"])["enqueued_at"] is not None
-    assert _sweep(clients).relayed == 0 and jobs() == [str(task["id"])]
+    assert taskstore.get_task(res.db, task["id"])["enqueued_at"] is not None
+    assert _sweep(res).relayed == 0 and jobs() == [str(task["id"])]
 
 
-def test_relays_due_retries(clients: Clients, make_task: Callable[..., Any], jobs: Jobs) -> None:
+def test_relays_due_retries(res: Resources, make_task: Callable[..., Any], jobs: Jobs) -> None:
     task = make_task()
-    taskstore.mark_queued(clients.db, task["id"])
-    taskstore.mark_enqueued(clients.db, task["id"])
-    taskstore.claim(clients.db, task["id"], "w1", 30)
-    taskstore.requeue(clients.db, task["id"], "w1", delay_s=3600)
-    assert _sweep(clients).relayed == 0  # backoff not over
-    _age(clients, task["id"], "next_attempt_at")
-    assert _sweep(clients).relayed == 1
+    taskstore.mark_queued(res.db, task["id"])
+    taskstore.mark_enqueued(res.db, task["id"])
+    taskstore.claim(res.db, task["id"], "w1", 30)
+    taskstore.requeue(res.db, task["id"], "w1", delay_s=3600)
+    assert _sweep(res).relayed == 0  # backoff not over
+    _age(res, task["id"], "next_attempt_at")
+    assert _sweep(res).relayed == 1
     assert jobs() == [str(task["id"])]
 
 
-def test_one_sweeper_at_a_time(clients: Clients, settings: SweeperSettings) -> None:
+def test_one_sweeper_at_a_time(res: Resources, settings: SweeperSettings) -> None:
     holder = psycopg2.connect(settings.database_url)
     try:
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        assert _sweep(clients).skipped
+        assert _sweep(res).skipped
     finally:
         holder.close()
-    assert not _sweep(clients).skipped
+    assert not _sweep(res).skipped
 
 
-def test_run_loop_serves_health_and_stops(settings: SweeperSettings, clients: Clients) -> None:
+def test_run_loop_serves_health_and_stops(settings: SweeperSettings, res: Resources) -> None:
     settings.sweeper_health_port = free_port()
     settings.sweep_interval_s = 0.05
     stop = threading.Event()

@@ -21,7 +21,7 @@ import urllib3
 from backdrop_common import taskstore, webhooks
 from backdrop_testing.plugin import LiveServer
 from flask import Flask, Response, request
-from sweeper.service import Clients
+from sweeper.resources import Resources
 from sweeper.settings import SweeperSettings
 from sweeper.webhooks import RESPONSE_KEPT, dispatch_once
 
@@ -74,43 +74,43 @@ def hook_settings(settings: SweeperSettings) -> SweeperSettings:
 
 
 @pytest.fixture
-def send(hook_settings: SweeperSettings, clients: Clients) -> Iterator[Any]:
+def send(hook_settings: SweeperSettings, res: Resources) -> Iterator[Any]:
     """``send(settings=None)``: one dispatcher pass; how many deliveries it attempted."""
     pool = ThreadPoolExecutor(4)
     http = urllib3.PoolManager()
 
     def once(settings: SweeperSettings | None = None) -> int:
-        return dispatch_once(settings or hook_settings, clients.db, http, pool)
+        return dispatch_once(settings or hook_settings, res.db, http, pool)
 
     yield once
     pool.shutdown()
-    with clients.db.cursor() as cur:
+    with res.db.cursor() as cur:
         cur.execute("TRUNCATE tasks.webhook_endpoints, tasks.task_callbacks CASCADE")
         cur.execute("TRUNCATE tasks.webhook_deliveries CASCADE")
 
 
-def _cancel(clients: Clients, task: dict[str, Any]) -> None:
-    taskstore.request_cancel(clients.db, task["id"], None)
+def _cancel(res: Resources, task: dict[str, Any]) -> None:
+    taskstore.request_cancel(res.db, task["id"], None)
 
 
-def _log(clients: Clients, owner: uuid.UUID, endpoint_id: str) -> list[dict[str, Any]]:
-    got = webhooks.deliveries(clients.db, owner, uuid.UUID(endpoint_id))
+def _log(res: Resources, owner: uuid.UUID, endpoint_id: str) -> list[dict[str, Any]]:
+    got = webhooks.deliveries(res.db, owner, uuid.UUID(endpoint_id))
     assert got is not None
     return got
 
 
 def test_terminal_status_reaches_endpoint_and_callback_signed(
-    clients: Clients, make_task: Any, send: Any
+    res: Resources, make_task: Any, send: Any
 ) -> None:
     receiver = Receiver()
     owner = uuid.uuid4()
-    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    made = webhooks.create_endpoint(res.db, owner, receiver.url)
     assert made is not None
     endpoint, secret = made
     task = make_task(owner_id=owner)
-    callback_secret = webhooks.add_callback(clients.db, task["id"], receiver.url + "?cb=1")
+    callback_secret = webhooks.add_callback(res.db, task["id"], receiver.url + "?cb=1")
     make_task()  # someone else's task: their (absent) endpoints, not ours
-    _cancel(clients, task)
+    _cancel(res, task)
     assert send() == 2
     assert len(receiver.calls) == 2
     for call in receiver.calls:
@@ -122,7 +122,7 @@ def test_terminal_status_reaches_endpoint_and_callback_signed(
     forged = receiver.calls[0]["body"].replace(b"cancelled", b"succeeded")
     with pytest.raises(AssertionError):
         verify(secret, receiver.calls[0]["headers"], forged)
-    [delivery] = _log(clients, owner, endpoint["id"])
+    [delivery] = _log(res, owner, endpoint["id"])
     assert delivery["state"] == "delivered" and delivery["attempts"] == 1
     assert delivery["attempt_log"][0]["status_code"] == 204
     assert send() == 0  # delivered once, not again
@@ -134,18 +134,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_a_receiver_down_then_up_gets_the_event(
-    clients: Clients, make_task: Any, send: Any
-) -> None:
+def test_a_receiver_down_then_up_gets_the_event(res: Resources, make_task: Any, send: Any) -> None:
     port = _free_port()
     owner = uuid.uuid4()
-    made = webhooks.create_endpoint(clients.db, owner, f"http://127.0.0.1:{port}/hook")
+    made = webhooks.create_endpoint(res.db, owner, f"http://127.0.0.1:{port}/hook")
     assert made is not None
     endpoint, secret = made
     task = make_task(owner_id=owner)
-    _cancel(clients, task)
+    _cancel(res, task)
     assert send() == 1  # nobody listens
-    [delivery] = _log(clients, owner, endpoint["id"])
+    [delivery] = _log(res, owner, endpoint["id"])
     assert delivery["state"] == "pending" and delivery["attempt_log"][0]["error"]
     assert send() == 0  # backing off
     receiver = Receiver(port)
@@ -155,7 +153,7 @@ def test_a_receiver_down_then_up_gets_the_event(
         time.sleep(0.1)
     [call] = receiver.calls
     assert verify(secret, call["headers"], call["body"])["status"] == "cancelled"
-    [delivery] = _log(clients, owner, endpoint["id"])
+    [delivery] = _log(res, owner, endpoint["id"])
     assert delivery["state"] == "delivered"
     assert [a["status_code"] for a in delivery["attempt_log"]] == [None, 204]
     # The same webhook-id on every attempt, so a receiver can drop duplicates.
@@ -163,19 +161,19 @@ def test_a_receiver_down_then_up_gets_the_event(
 
 
 def test_redirects_are_not_followed_and_answers_are_truncated(
-    clients: Clients, make_task: Any, send: Any
+    res: Resources, make_task: Any, send: Any
 ) -> None:
     target = Receiver()
     receiver = Receiver()
     receiver.status, receiver.headers = 307, {"Location": target.url}
     receiver.body = "x" * (RESPONSE_KEPT * 5)
     owner = uuid.uuid4()
-    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    made = webhooks.create_endpoint(res.db, owner, receiver.url)
     assert made is not None
-    _cancel(clients, make_task(owner_id=owner))
+    _cancel(res, make_task(owner_id=owner))
     send()
     assert len(receiver.calls) == 1 and target.calls == []
-    [delivery] = _log(clients, owner, made[0]["id"])
+    [delivery] = _log(res, owner, made[0]["id"])
     [attempt] = delivery["attempt_log"]
     assert (attempt["status_code"], attempt["error"]) == (307, "HTTP 307")
     assert len(attempt["response"]) == RESPONSE_KEPT
@@ -183,31 +181,31 @@ def test_redirects_are_not_followed_and_answers_are_truncated(
 
 
 def test_non_public_targets_are_refused_when_sending(
-    clients: Clients, make_task: Any, send: Any, hook_settings: SweeperSettings
+    res: Resources, make_task: Any, send: Any, hook_settings: SweeperSettings
 ) -> None:
     receiver = Receiver()
     owner = uuid.uuid4()
-    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    made = webhooks.create_endpoint(res.db, owner, receiver.url)
     assert made is not None
-    _cancel(clients, make_task(owner_id=owner))
+    _cancel(res, make_task(owner_id=owner))
     send(hook_settings.model_copy(update={"webhook_allow_networks": []}))
     assert receiver.calls == []
-    [delivery] = _log(clients, owner, made[0]["id"])
+    [delivery] = _log(res, owner, made[0]["id"])
     assert delivery["attempt_log"][0]["error"].startswith("refused: ")
 
 
 def test_gives_up_after_the_retry_window(
-    clients: Clients, make_task: Any, send: Any, hook_settings: SweeperSettings
+    res: Resources, make_task: Any, send: Any, hook_settings: SweeperSettings
 ) -> None:
     receiver = Receiver()
     receiver.status = 500
     owner = uuid.uuid4()
-    made = webhooks.create_endpoint(clients.db, owner, receiver.url)
+    made = webhooks.create_endpoint(res.db, owner, receiver.url)
     assert made is not None
-    _cancel(clients, make_task(owner_id=owner))
+    _cancel(res, make_task(owner_id=owner))
     time.sleep(0.3)
     send(hook_settings.model_copy(update={"webhook_retry_for_s": 0.1}))
-    [delivery] = _log(clients, owner, made[0]["id"])
+    [delivery] = _log(res, owner, made[0]["id"])
     assert delivery["state"] == "failed" and delivery["finished_at"]
 
 

@@ -1,4 +1,4 @@
-"""The sweeper process: its clients, its health server and the sweep loop.
+"""The sweeper process: its resources, its health server and the sweep loop.
 
 Run: ``backdrop-sweeper`` (console script). One sweeper is enough; more are safe, since a
 transaction-level advisory lock lets one sweep run at a time.
@@ -10,19 +10,14 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
-import redis
 from backdrop_common import taskstore
-from backdrop_common.db import Database
-from backdrop_common.health import Check, health_blueprint
+from backdrop_common.health import health_blueprint
 from backdrop_common.logs import configure_logging
-from backdrop_common.redis_client import redis_from_url
-from backdrop_common.storage import Storage
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from sweeper.resources import init_app, resources
 from sweeper.settings import SweeperSettings
 from sweeper.sweep import sweep_once
 from sweeper.webhooks import dispatch_forever
@@ -30,41 +25,16 @@ from sweeper.webhooks import dispatch_forever
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Clients:
-    """The sweeper's database, Redis and storage clients."""
-
-    db: Database
-    redis: redis.Redis
-    storage: Storage
-
-    @classmethod
-    def from_settings(cls, settings: SweeperSettings) -> Clients:
-        """Clients for ``settings`` (connections are opened lazily)."""
-        return cls(
-            db=Database.from_settings(settings),
-            redis=redis_from_url(settings.redis_url),
-            storage=Storage(settings),
-        )
-
-    def checks(self) -> dict[str, Check]:
-        """The dependencies ``/readyz`` checks."""
-
-        def redis_ping() -> None:
-            self.redis.ping()
-
-        return {"postgres": self.db.ping, "redis": redis_ping, "s3": self.storage.ping}
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self.db.close()
-        self.redis.close()
-
-
-def serve_health(settings: SweeperSettings, clients: Clients) -> Any:
-    """Serve /healthz, /readyz, /metrics on the sweeper's health port (daemon thread)."""
+def create_app(settings: SweeperSettings) -> Flask:
+    """The sweeper's health app (/healthz, /readyz, /metrics), holding its resources."""
     app = Flask("sweeper")
-    app.register_blueprint(health_blueprint(clients.checks()))
+    res = init_app(app, settings)
+    app.register_blueprint(health_blueprint(res.checks()))
+    return app
+
+
+def serve_health(app: Flask, settings: SweeperSettings) -> BaseWSGIServer:
+    """Serve ``app`` (/healthz, /readyz, /metrics) on the sweeper's health port (daemon thread)."""
     server = make_server(settings.sweeper_health_host, settings.sweeper_health_port, app)
     threading.Thread(target=server.serve_forever, daemon=True, name="health").start()
     return server
@@ -72,14 +42,16 @@ def serve_health(settings: SweeperSettings, clients: Clients) -> Any:
 
 def run(settings: SweeperSettings, stop: threading.Event) -> None:
     """Sweep every ``sweep_interval_s`` until ``stop`` is set."""
-    clients = Clients.from_settings(settings)
+    app = create_app(settings)
+    with app.app_context():
+        res = resources()
     if settings.migrate_on_start:
-        taskstore.migrate_tasks(clients.db)
-    server = serve_health(settings, clients) if settings.sweeper_health_port else None
+        taskstore.migrate_tasks(res.db)
+    server = serve_health(app, settings) if settings.sweeper_health_port else None
     recovering_until = 0.0
     # Webhooks have their own loop: a slow receiver must not delay the lifecycle's timers.
     dispatcher = threading.Thread(
-        target=dispatch_forever, args=(settings, clients.db, stop), name="webhooks"
+        target=dispatch_forever, args=(settings, res.db, stop), name="webhooks"
     )
     dispatcher.start()
     log.info("sweeper started (every %.1f s)", settings.sweep_interval_s)
@@ -88,7 +60,7 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
         stale = 0.0 if recovering else (settings.stale_after_s or None)
         try:
             report = sweep_once(
-                clients.db, clients.redis, clients.storage,
+                res.db, res.redis, res.storage,
                 relay_after_s=settings.relay_after_s, stale_after_s=stale,
                 input_grace_s=settings.input_grace_s,
             )  # fmt: skip
@@ -100,7 +72,7 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
     dispatcher.join()
     if server is not None:
         server.shutdown()
-    clients.close()
+    res.close()
 
 
 def main() -> None:

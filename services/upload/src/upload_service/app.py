@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from backdrop_common import taskstore
 from backdrop_common.app import create_service_app
-from backdrop_common.health import health_blueprint, readiness_checks
+from backdrop_common.health import health_blueprint
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier
 from flask import Flask
 
@@ -39,6 +39,5 @@ def create_app(settings: UploadSettings | None = None) -> Flask:
     )
     for module in (uploads, streaming):
         app.register_blueprint(module.bp)
-    checks = readiness_checks(postgres=res.db, redis=res.redis, s3=res.storage)
-    app.register_blueprint(health_blueprint(checks))
+    app.register_blueprint(health_blueprint(res.checks()))
     return app
