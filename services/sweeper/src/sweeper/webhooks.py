@@ -24,7 +24,6 @@ from typing import Any
 import urllib3
 from backdrop_common import taskstore
 from backdrop_common.db import Database
-from backdrop_common.taskstore._sql import fetch_all
 from backdrop_common.webhooks import UnsafeTarget, check_target
 from standardwebhooks.webhooks import Webhook
 
@@ -56,7 +55,7 @@ def dispatch_once(
 ) -> int:
     """Claim the due deliveries, send them concurrently, record each attempt; how many."""
     hold = settings.webhook_timeout_s * 2 + 30
-    due = fetch_all(
+    due = taskstore.fetch_all(
         db,
         """WITH due AS (
                SELECT id FROM tasks.webhook_deliveries

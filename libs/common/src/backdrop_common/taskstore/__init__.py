@@ -4,7 +4,8 @@ Each transition is one guarded ``UPDATE ... WHERE status IN (...) RETURNING *``:
 or racing call matches nothing and returns ``None``, so retries and races are harmless.
 Functions take ``db`` first and return a ``TaskRow`` (a dict of ``tasks.tasks``) or None; a
 function taking ``owner_id`` returns None for another owner's task (callers answer 404).
-The contract is the table in ``docs/ARCHITECTURE.md``.
+The contract is the table in ``docs/ARCHITECTURE.md``. ``fetch_all``/``fetch_one`` run one
+statement in its own transaction, for the other tables of schema ``tasks`` (webhooks).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from backdrop_common.taskstore._queries import (
     get_task_by_idempotency_key,
     list_tasks,
 )
-from backdrop_common.taskstore._sql import TaskId, TaskRow
+from backdrop_common.taskstore._sql import TaskId, TaskRow, fetch_all, fetch_one
 from backdrop_common.taskstore._transitions import (
     WORKER_LOST,
     claim,
@@ -88,6 +89,8 @@ __all__ = [
     "due_for_enqueue",
     "expire_uploads",
     "extend_lease",
+    "fetch_all",
+    "fetch_one",
     "finished_per_minute",
     "get_owned_task",
     "get_task",

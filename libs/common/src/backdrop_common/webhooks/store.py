@@ -13,7 +13,7 @@ import uuid
 from typing import Any, TypedDict
 
 from backdrop_common.db import Database
-from backdrop_common.taskstore._sql import fetch_all, fetch_one
+from backdrop_common.taskstore import fetch_all, fetch_one
 from backdrop_common.timestamps import rfc3339
 
 MAX_ENDPOINTS = 10
