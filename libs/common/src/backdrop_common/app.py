@@ -8,7 +8,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from backdrop_common import hardening
+from backdrop_common import hardening, tracing
 from backdrop_common.body_timeout import BodyReadTimeout
 from backdrop_common.config import BaseServiceSettings
 from backdrop_common.errors import register_error_handlers
@@ -27,11 +27,13 @@ def _request_id() -> str:
 def create_service_app(name: str, settings: BaseServiceSettings) -> Flask:
     """Build a Flask app named ``name`` with the shared plumbing wired in."""
     configure_logging(name, settings.log_level)
+    tracing.init_tracing(name)
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_body
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
     hardening.init_app(app)
+    tracing.instrument_app(app)
     app.wsgi_app = BodyReadTimeout(app.wsgi_app, settings.body_read_timeout_s)  # type: ignore[method-assign]
 
     @app.before_request

@@ -12,17 +12,22 @@ from typing import Any
 
 import redis
 
-from backdrop_common import taskstore
+from backdrop_common import taskstore, tracing
 from backdrop_common.db import Database
 from backdrop_common.redis_keys import JOB_GROUP, job_stream
 
 
 def enqueue_job(client: redis.Redis, processor: str, task_id: object) -> str:
-    """XADD ``{task_id}`` to the processor's stream; returns the entry id.
+    """XADD ``{task_id}`` (and the current ``traceparent``, if traced) to the processor's
+    stream; returns the entry id.
 
     Not trimmed: a trimmed entry could be one a consumer has not acknowledged yet.
     """
-    entry_id = client.xadd(job_stream(processor), {"task_id": str(task_id)})
+    fields = {"task_id": str(task_id)}
+    traceparent = tracing.current_traceparent()
+    if traceparent:
+        fields[tracing.TRACEPARENT] = traceparent
+    entry_id = client.xadd(job_stream(processor), fields)  # type: ignore[arg-type]
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
@@ -46,7 +51,8 @@ def send_job(db: Database, client: redis.Redis, row: Mapping[str, Any]) -> tasks
     on meanwhile). A crash between the two steps leaves the task unconfirmed, so the sweeper
     sends it again: two entries, which ``claim`` makes harmless.
     """
-    entry_id = enqueue_job(client, row["processor"], row["id"])
+    with tracing.span("task queued", row.get("traceparent"), {"backdrop.task_id": str(row["id"])}):
+        entry_id = enqueue_job(client, row["processor"], row["id"])
     return taskstore.mark_enqueued(db, row["id"], entry_id)
 
 

@@ -1,4 +1,4 @@
-"""Structured JSON logging carrying the request id and task id of the current context."""
+"""Structured JSON logging carrying the request id, task id and trace id of the current context."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextvars
 import logging
 import sys
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -25,6 +26,9 @@ class _ContextFilter(logging.Filter):
         record.service = self.service
         record.request_id = request_id_var.get()
         record.task_id = task_id_var.get()
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # only while tracing is on: the line names its trace
+            record.trace_id = format(span.trace_id, "032x")
         return True
 
 

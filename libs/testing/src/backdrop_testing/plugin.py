@@ -205,3 +205,28 @@ def token_minter() -> Iterator[TokenMinter]:
     minter.base_url = server.url  # type: ignore[attr-defined]
     yield minter
     server.stop()
+
+
+@pytest.fixture
+def traced_spans() -> Iterator[Any]:
+    """Tracing on in this process (``backdrop_common.tracing``), exported to memory; the
+    fixture's value is the ``InMemorySpanExporter``. Off again afterwards for other tests."""
+    from backdrop_common import tracing
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.util._once import Once
+
+    exporter = InMemorySpanExporter()
+    assert tracing.init_tracing("test", SimpleSpanProcessor(exporter))
+    yield exporter
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    provider.shutdown()
+    BotocoreInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+    # The API lets a process set its provider once; OpenTelemetry's own test utilities
+    # reset these two globals the same way.
+    trace._TRACER_PROVIDER = None
+    trace._TRACER_PROVIDER_SET_ONCE = Once()

@@ -14,6 +14,7 @@ import time
 from backdrop_common import taskstore
 from backdrop_common.health import health_blueprint
 from backdrop_common.logs import configure_logging
+from backdrop_common.tracing import init_tracing
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -79,6 +80,7 @@ def main() -> None:
     """Console entry point ``backdrop-sweeper``."""
     settings = SweeperSettings()
     configure_logging("sweeper", settings.log_level)
+    init_tracing("sweeper")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

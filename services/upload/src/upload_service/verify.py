@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from backdrop_common import events, jobs, taskstore
+from backdrop_common import events, jobs, taskstore, tracing
 from backdrop_common.errors import TaskFinished, UploadInvalid
 from backdrop_common.faults import QUEUED_BEFORE_XADD, fault_point
 from backdrop_common.storage import ObjectNotFound, verified_key
@@ -134,6 +134,18 @@ def verify_and_queue(
     """
     if row["status"] != "awaiting_upload":
         return settled(row)
+    # The client's upload-complete request joins the task's trace (begun at creation).
+    attributes = {"backdrop.task_id": str(row["id"])}
+    with tracing.span("task upload-complete", row.get("traceparent"), attributes):
+        return _verify_and_queue(res, row, parts, streamed)
+
+
+def _verify_and_queue(
+    res: Resources,
+    row: taskstore.TaskRow,
+    parts: Sequence[Mapping[str, Any]] | None,
+    streamed: tuple[str, str] | None,
+) -> taskstore.TaskRow:
     input_key = row["object_key"]
     if streamed is None:
         if parts is not None or row.get("multipart_upload_id"):

@@ -16,6 +16,7 @@ import click
 import redis
 from backdrop_common.errors import Unavailable
 from backdrop_common.logs import configure_logging
+from backdrop_common.tracing import init_tracing
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
@@ -78,6 +79,7 @@ def main(**options: Any) -> None:
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from exc
     configure_logging("worker", settings.log_level)
+    init_tracing("worker")
 
     from worker.service import Worker  # after logging is set up: importing loads processors
 

@@ -27,6 +27,11 @@ class Delivery:
     stream: str
     message_id: str
     task_id: str | None
+    traceparent: str | None = None  # the trace of the task's request, when traced
+
+
+def _delivery(stream: str, message_id: str, fields: dict[str, str]) -> Delivery:
+    return Delivery(stream, message_id, fields.get("task_id"), fields.get("traceparent"))
 
 
 class StreamConsumer:
@@ -93,7 +98,7 @@ class StreamConsumer:
         out: list[Delivery] = []
         for stream, entries in reply or []:
             for message_id, fields in entries:
-                out.append(Delivery(stream, message_id, (fields or {}).get("task_id")))
+                out.append(_delivery(stream, message_id, fields or {}))
         return out
 
     def reclaim(self, free: int) -> list[Delivery]:
@@ -116,7 +121,7 @@ class StreamConsumer:
             for message_id, fields in reply[1]:
                 if fields is None:
                     continue
-                taken.append(Delivery(stream, message_id, fields.get("task_id")))
+                taken.append(_delivery(stream, message_id, fields))
                 log.info("reclaimed %s from %s", message_id, stream)
         return taken
 

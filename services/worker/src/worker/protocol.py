@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from backdrop_common import tracing
+
 OutcomeKind = Literal[
     "succeeded", "failed", "retry", "cancelled", "crashed", "killed", "handed_back"
 ]
@@ -42,6 +44,7 @@ class JobSpec:
     content_type: str
     limits: Limits = field(default_factory=Limits)
     seq: int = 0  # the horse's job number: a cancel names the job it is meant for
+    traceparent: str | None = None  # the worker's run span, which the horse's work continues
     progress_interval: float = 0.1  # ≤ 10 progress messages per second
 
     @classmethod
@@ -57,6 +60,7 @@ class JobSpec:
             size=int(row["size"]),
             content_type=str(row["content_type"]),
             limits=limits,
+            traceparent=tracing.current_traceparent(),
         )
 
 

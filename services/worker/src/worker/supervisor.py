@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from backdrop_common import events, taskstore
+from backdrop_common import events, taskstore, tracing
 from backdrop_common.errors import Unavailable
 from backdrop_common.logs import task_id_var
 
@@ -64,7 +64,9 @@ class JobSupervisor(threading.Thread):
                 # Registered before the claim, so a cancel published from now on reaches us
                 # (one sent earlier is in the claimed row's cancel_requested).
                 self.rt.running.add(task_id, self)
-            self._run()
+            attributes = {"backdrop.task_id": task_id or ""}
+            with tracing.span("task run", self.delivery.traceparent, attributes) as span:
+                span.set_attribute("backdrop.outcome", self._run())
         except Exception:
             log.exception("job supervision failed; the message stays pending for redelivery")
         finally:
@@ -73,23 +75,24 @@ class JobSupervisor(threading.Thread):
             self.rt.on_change()
             task_id_var.reset(token)
 
-    def _run(self) -> None:
+    def _run(self) -> str:
+        """Run the job; returns what became of it (for the trace)."""
         rt, delivery = self.rt, self.delivery
         if not delivery.task_id:
             log.warning("malformed job message %s; dropping it", delivery.message_id)
             rt.consumer.ack(delivery)
-            return
+            return "malformed"
         row = taskstore.claim(
             rt.db, delivery.task_id, rt.worker_id, rt.settings.worker_lease_seconds
         )
         if row is None:
             self._skip(delivery.task_id)
-            return
+            return "skipped"
         rt.on_change()
         refusal = self._refusal(row)
         if refusal is not None:
-            finalise(rt, delivery, row, refusal)
-            return
+            label, _ = finalise(rt, delivery, row, refusal)
+            return label
         if row["cancel_requested"]:
             self._cancel.set()
         if int(row["attempts"]) > 1:
@@ -120,6 +123,7 @@ class JobSupervisor(threading.Thread):
             elapsed,
             extra={"processor": row["processor"], "attempt": row["attempts"]},
         )
+        return label
 
     def _refusal(self, row: dict[str, Any]) -> Outcome | None:
         """A claimed job that must not run here, as the failure to record; else None."""

@@ -19,6 +19,7 @@ from backdrop_common.taskstore._sql import (
     fetch_all,
     fetch_one,
 )
+from backdrop_common.tracing import current_traceparent
 
 
 def create_task(
@@ -59,6 +60,7 @@ def create_task(
         "rhash": request_hash,
         "window": float(upload_window_s),
         "max": max_attempts,
+        "trace": current_traceparent(),
     }
     for _ in range(3):
         with db.cursor() as cur:
@@ -67,10 +69,10 @@ def create_task(
             cur.execute(
                 """INSERT INTO tasks.tasks (id, owner_id, processor, params, filename, size,
                        content_type, sha256, object_key, idempotency_key, request_hash,
-                       max_attempts, upload_expires_at)
+                       max_attempts, upload_expires_at, traceparent)
                    VALUES (%(id)s, %(owner)s, %(processor)s, %(params)s, %(filename)s,
                        %(size)s, %(ctype)s, %(sha)s, %(key)s, %(ikey)s, %(rhash)s, %(max)s,
-                       now() + make_interval(secs => %(window)s))
+                       now() + make_interval(secs => %(window)s), %(trace)s)
                    ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                    DO NOTHING RETURNING *""",
                 args,

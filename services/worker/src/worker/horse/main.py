@@ -21,6 +21,7 @@ from typing import Any
 
 from backdrop_common.logs import configure_logging, task_id_var
 from backdrop_common.storage import Storage
+from backdrop_common.tracing import flush_spans, init_tracing, span
 
 from worker.horse import execute as execute_mod
 from worker.processors.registry import load_processors
@@ -105,6 +106,7 @@ def horse_main(conn: Connection, cancel_cell: Any, settings: WorkerSettings) -> 
     # Ctrl-C in a terminal signals the whole process group; the worker decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging("worker", settings.log_level)
+    init_tracing("worker")  # after the fork: the span exporter's thread must be this process's
     storage = Storage(settings)
 
     def send(message: object) -> None:
@@ -122,6 +124,8 @@ def horse_main(conn: Connection, cancel_cell: Any, settings: WorkerSettings) -> 
             return
         token = task_id_var.set(spec.task_id)
         # Progress messages go straight to the pipe (the context throttles them).
-        outcome = execute_mod.execute(spec, storage, JobCancel(cancel_cell, spec.seq), send)
+        with span("task process", spec.traceparent, {"backdrop.task_id": spec.task_id}):
+            outcome = execute_mod.execute(spec, storage, JobCancel(cancel_cell, spec.seq), send)
         send(Finished(spec.seq, outcome, rss_bytes()))
         task_id_var.reset(token)
+        flush_spans()  # a horse ends by os._exit (no atexit), so export the job's spans now
