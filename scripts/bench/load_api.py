@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from apiclient import User
-from report import Report, Row, percentile
+import stackctl
+from report import Report, Row, at_most, percentile, ratio_at_least
 
 LUA = r"""
 local token = os.getenv("BENCH_TOKEN")
@@ -176,68 +176,143 @@ def probe_failure(url: str, token: str | None) -> str:
     return f"probe: HTTP {resp.status_code} {resp.text[:200]!r}"
 
 
+class BareFlask:
+    """The baseline server: ``bare_app.py`` under the gateway's gunicorn settings."""
+
+    PORT = 18099
+
+    def __init__(self) -> None:
+        env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{self.PORT}", "GUNICORN_WORKERS": "2"}
+        gunicorn = stackctl.ROOT / ".venv" / "bin" / "gunicorn"
+        conf = "python:backdrop_common.gunicorn_conf"
+        here = str(Path(__file__).resolve().parent)
+        self.proc = subprocess.Popen(  # the gateway's command, another app
+            [str(gunicorn), "-c", conf, "--chdir", here, "bare_app:app"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.PORT}/task"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the bare Flask baseline did not start")
+
+    def stop(self) -> None:
+        """Stop the gunicorn master (it stops its workers)."""
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def _measure(
+    wrk: str | None, url: str, route: str, token: str | None, pid: int, args: tuple[float, int, int]
+) -> tuple[LoadResult, float | None]:
+    """One load run and the server's CPU microseconds per request during it."""
+    seconds, threads, conns = args
+    if wrk:
+        run_wrk(wrk, url, route, token, 1, threads, conns)  # warm-up: connections, caches
+    before = stackctl.group_cpu_seconds([pid])
+    if wrk:
+        result = run_wrk(wrk, url, route, token, seconds, threads, conns)
+    else:
+        result = run_python(url, route, token, seconds, conns)
+    cpu = stackctl.group_cpu_seconds([pid]) - before
+    return result, (cpu * 1e6 / result.requests if result.requests else None)
+
+
 def bench_api(
     report: Report,
     base_url: str,
-    user: User,
+    token: str,
     task_id: str,
     seconds: float,
     threads: int,
     conns: int,
 ) -> None:
-    """Load /healthz, GET /v1/tasks/{id} and GET /v1/tasks?limit=20; add rows to ``report``."""
+    """Target 5: GET /v1/tasks/{id} and GET /v1/tasks?limit=20 against a bare Flask route
+    under the same gunicorn settings, all in this run; also req/s and CPU per request."""
     wrk = ensure_wrk(report)
+    gateway = stackctl.program_pid("gateway")
+    bare = BareFlask()
+    load = (seconds, threads, conns)
+    try:
+        base, base_cpu = _measure(wrk, bare.url, "bare Flask", None, bare.proc.pid, load)
+    finally:
+        bare.stop()
     routes = [
+        ("GET /v1/tasks/{id}", f"{base_url}/v1/tasks/{task_id}", token),
+        ("GET /v1/tasks?limit=20", f"{base_url}/v1/tasks?limit=20", token),
         ("GET /healthz", f"{base_url}/healthz", None),
-        ("GET /v1/tasks/{id}", f"{base_url}/v1/tasks/{task_id}", user.token),
-        ("GET /v1/tasks?limit=20", f"{base_url}/v1/tasks?limit=20", user.token),
     ]
-    results: list[LoadResult] = []
-    for route, url, token in routes:
-        print(f"bench: (a) {route} for {seconds:.0f}s, {conns} connections", flush=True)
-        if wrk:
-            result = run_wrk(wrk, url, route, token, seconds, threads, conns)
-        else:
-            result = run_python(url, route, token, seconds, conns)
-        results.append(result)
+    runs = {"bare Flask": (base, base_cpu)}
+    for route, url, bearer in routes:
+        print(f"bench: (api) {route} for {seconds:.0f}s, {conns} connections", flush=True)
+        runs[route] = _measure(wrk, url, route, bearer, gateway, load)
+        result = runs[route][0]
         if result.errors:
             report.problem(
-                f"(a) {route}: {result.errors} errors of {result.requests} requests under "
-                f"load ({result.raw or 'python'}); {probe_failure(url, token)}"
+                f"(api) {route}: {result.errors} errors of {result.requests} requests under "
+                f"load ({result.raw or 'python'}); {probe_failure(url, bearer)}"
             )
-        time.sleep(1)
-    base = results[0]
     report.details["api"] = {
         "tool": base.tool,
         "threads": threads,
         "connections": conns,
         "seconds": seconds,
-        "runs": [r.__dict__ | {"rps": r.rps} for r in results],
+        "runs": {
+            k: r.__dict__ | {"rps": r.rps, "cpu_us_per_request": c} for k, (r, c) in runs.items()
+        },
     }
-    label = "GET /healthz, same gunicorn"
-    for r in results:
-        is_base = r is base
+    label = "bare Flask JSON route, same gunicorn (gevent, 2 workers)"
+    for route in ("GET /v1/tasks/{id}", "GET /v1/tasks?limit=20"):
+        result, cpu = runs[route]
         report.add(
             Row(
-                "a api",
-                f"{r.route} req/s",
-                r.rps,
+                "5 read path",
+                f"{route} throughput",
+                result.rps,
                 "req/s",
-                None if is_base else base.rps,
-                "(this is the baseline)" if is_base else label,
+                base.rps,
+                label,
+                goal=ratio_at_least(0.5),
             )
         )
-        for name, value, base_value in (
-            ("p50", r.p50_ms, base.p50_ms),
-            ("p99", r.p99_ms, base.p99_ms),
-        ):
-            report.add(
-                Row(
-                    "a api",
-                    f"{r.route} {name}",
-                    value,
-                    "ms",
-                    None if is_base else base_value,
-                    "(this is the baseline)" if is_base else label,
-                )
+        report.add(
+            Row(
+                "5 read path",
+                f"{route} p99",
+                result.p99_ms,
+                "ms",
+                base.p99_ms,
+                label,
+                goal=at_most(25.0),
             )
+        )
+        report.add(
+            Row(
+                "5 read path",
+                f"{route} server CPU per request",
+                cpu,
+                "us",
+                base_cpu,
+                label,
+                "gateway workers' CPU / requests; less noisy than req/s on a shared machine",
+            )
+        )
+    health, health_cpu = runs["GET /healthz"]
+    report.add(
+        Row(
+            "5 read path",
+            "GET /healthz throughput (the shared app plumbing alone)",
+            health.rps,
+            "req/s",
+            base.rps,
+            label,
+            f"CPU per request {health_cpu or 0:.0f} us",
+        )
+    )

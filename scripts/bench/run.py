@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import apiclient
 import stackctl
+from backdrop_client.client import Client
 from bench_queue import bench_queue
 from load_api import bench_api
 from load_fanout import bench_fanout
@@ -103,15 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _api_fixture(base_url: str) -> tuple[apiclient.User, str]:
-    """A user with 20 tasks (so ``?limit=20`` returns a full page) and one id to read."""
+def _api_fixture(base_url: str) -> tuple[str, str]:
+    """A user with 20 tasks (so ``?limit=20`` returns a full page): its token and one id."""
     user = apiclient.new_user(base_url, "benchapi")
-    http = user.session()
-    ids = [
-        str(apiclient.create_task(http, user, 1024, filename=f"a{i}.bin")["task"]["id"])
-        for i in range(20)
-    ]
-    return user, ids[0]
+    client = Client(base_url, token=user.token)
+    ids = [str(client.create_task("checksum", f"a{i}.bin", 1024)["task"]["id"]) for i in range(20)]
+    return user.token, ids[0]
 
 
 def run_phase(report: Report, name: str, title: str, body: Callable[[], object]) -> None:
@@ -207,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         phases: dict[str, tuple[str, Callable[[], object]]] = {}
 
         def phase_a() -> None:
-            user, task_id = _api_fixture(base_url)
+            token, task_id = _api_fixture(base_url)
             bench_api(
                 report,
                 base_url,
-                user,
+                token,
                 task_id,
                 args.api_seconds,
                 args.wrk_threads,
