@@ -17,8 +17,9 @@ from backdrop_common.errors import ValidationFailed
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
-PRINTABLE = r"^[^\u0000-\u001f\u007f-\u009f]+$"
-"""What ``SafeString`` lets through, as a documented JSON Schema (ECMA-262) pattern."""
+PRINTABLE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+"""What ``SafeString`` lets through, as a documented JSON Schema (ECMA-262) pattern; the
+empty string included (a length limit, documented as minLength, is the field's own)."""
 
 
 def unsafe_text(text: str, *, allow_control: bool = False) -> str | None:
