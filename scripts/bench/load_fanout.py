@@ -21,17 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from apiclient import (
-    TERMINAL,
-    User,
-    create_task,
-    new_user,
-    parse_time,
-    pattern_block,
-    presigned_post,
-    upload_complete,
-    wait_terminal,
-)
+from accounts import User, create_task, new_user, parse_time
+from backdrop_client import TERMINAL
+from bodies import pattern_block
 from report import Report, Row, percentile
 from stackctl import descendants, established_per_process, program_pid
 
@@ -200,8 +192,8 @@ def fanout_once(
     base_url: str, user: User, n_clients: int, size: int, redis_url: str, timeout_s: float
 ) -> FanoutRun:
     """Create a checksum task, connect ``n_clients`` watchers, upload, wait, measure."""
-    http = user.session()
-    created = create_task(http, user, size, filename="fanout.bin", params={"algorithms": ALGOS})
+    client = user.client
+    created = create_task(client, size, filename="fanout.bin", params={"algorithms": ALGOS})
     task_id = str(created["task"]["id"])
     path = f"/v1/tasks/{task_id}/events"
     clients = [Client(n) for n in range(n_clients)]
@@ -221,10 +213,10 @@ def fanout_once(
     per_worker = established_per_process(gateway, GATEWAY_PORT)
     block = pattern_block()
     data = (block * (size // len(block) + 1))[:size]
-    presigned_post(created["upload"], data)
+    client.post_form(created["upload"], data)
     del data
-    upload_complete(http, user, task_id)
-    task = wait_terminal(http, user, task_id, timeout_s)
+    client.upload_complete(task_id)
+    task = client.wait(task_id, timeout=timeout_s)
     deadline = time.monotonic() + 60
     for t in threads:
         t.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -15,17 +15,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-import requests
-from apiclient import (
-    TERMINAL,
-    BenchError,
-    User,
-    create_task,
-    new_user,
-    parse_time,
-    presigned_post,
-    upload_complete,
-)
+from accounts import User, create_task, new_user, parse_time
+from backdrop_client import TERMINAL, BackdropError, Client
 from report import Report, Row, percentile
 
 KiB = 1024
@@ -46,13 +37,9 @@ def _wait_all(users: list[User], ids: set[str], timeout_s: float) -> dict[str, d
     """Poll each user's task list until every id in ``ids`` is terminal; returns their JSON."""
     done: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout_s
-    sessions = [u.session() for u in users]
     while len(done) < len(ids) and time.monotonic() < deadline:
-        for user, http in zip(users, sessions, strict=True):
-            resp = http.get(user.url("/v1/tasks?limit=100"), timeout=30)
-            if resp.status_code != 200:
-                raise BenchError("GET /v1/tasks", resp)
-            for task in resp.json()["items"]:
+        for user in users:
+            for task in user.client.list_page(limit=100)["items"]:
                 if task["id"] in ids and task["status"] in TERMINAL:
                     done[task["id"]] = task
         if len(done) < len(ids):
@@ -91,15 +78,16 @@ def bench_processing(
 
     def submit(i: int) -> str:
         user = users[i % n_users]
-        sessions: dict[str, requests.Session] = local.__dict__.setdefault("sessions", {})
-        http = sessions.setdefault(user.user_id, user.session())
+        # One Client per thread and user: a client's connections are not thread-safe.
+        clients: dict[str, Client] = local.__dict__.setdefault("clients", {})
+        client = clients.get(user.user_id) or clients.setdefault(user.user_id, user.client.fork())
         t0 = time.time()
-        created = create_task(http, user, size, filename=f"p{i}.bin", on_quota=on_quota)
+        created = create_task(client, size, filename=f"p{i}.bin", on_quota=on_quota)
         with lock:
             first_create.append(t0)
         task_id = str(created["task"]["id"])
-        presigned_post(created["upload"], payloads[i])
-        upload_complete(http, user, task_id)
+        client.post_form(created["upload"], payloads[i])
+        client.upload_complete(task_id)
         return task_id
 
     ids: set[str] = set()
@@ -110,7 +98,7 @@ def bench_processing(
         for fut in as_completed(futures):
             try:
                 ids.add(fut.result())
-            except (BenchError, requests.RequestException, RuntimeError) as exc:
+            except (BackdropError, RuntimeError) as exc:
                 errors[str(exc)[:200]] += 1
     t_submitted = time.time()
     tasks = _wait_all(users, ids, timeout_s)

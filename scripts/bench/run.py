@@ -35,9 +35,8 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import apiclient
+import accounts
 import stackctl
-from backdrop_client.client import Client
 from bench_queue import bench_queue
 from load_api import bench_api
 from load_fanout import bench_fanout
@@ -106,9 +105,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _api_fixture(base_url: str) -> tuple[str, str]:
     """A user with 20 tasks (so ``?limit=20`` returns a full page): its token and one id."""
-    user = apiclient.new_user(base_url, "benchapi")
-    client = Client(base_url, token=user.token)
-    ids = [str(client.create_task("checksum", f"a{i}.bin", 1024)["task"]["id"]) for i in range(20)]
+    user = accounts.new_user(base_url, "benchapi")
+    ids = [
+        str(user.client.create_task("checksum", f"a{i}.bin", 1024)["task"]["id"]) for i in range(20)
+    ]
     return user.token, ids[0]
 
 
@@ -137,19 +137,19 @@ def run_phase(report: Report, name: str, title: str, body: Callable[[], object])
         "log_warnings": lines,
     }
     report.details.setdefault("phases", {})[name] = phase
-    if apiclient.RETRIED_503:
+    if accounts.RETRIED_503:
         report.note(
-            f"({name}) retried {len(apiclient.RETRIED_503)} POST /v1/tasks after 503 with the "
-            f"same Idempotency-Key: {apiclient.RETRIED_503[0]!r}"
+            f"({name}) retried {len(accounts.RETRIED_503)} POST /v1/tasks after 503 with the "
+            f"same Idempotency-Key: {accounts.RETRIED_503[0]!r}"
         )
-        apiclient.RETRIED_503.clear()
-    if apiclient.CONNECTION_RESETS:
+        accounts.RETRIED_503.clear()
+    if accounts.CONNECTION_RESETS:
         report.note(
-            f"({name}) {len(apiclient.CONNECTION_RESETS)} client request(s) hit a reset "
-            f"connection and were re-sent: {apiclient.CONNECTION_RESETS[:3]}"
+            f"({name}) {len(accounts.CONNECTION_RESETS)} client request(s) hit a reset "
+            f"connection and were re-sent: {accounts.CONNECTION_RESETS[:3]}"
         )
-        phase["client_connection_resets"] = list(apiclient.CONNECTION_RESETS)
-        apiclient.CONNECTION_RESETS.clear()
+        phase["client_connection_resets"] = list(accounts.CONNECTION_RESETS)
+        accounts.CONNECTION_RESETS.clear()
     if bad:
         report.problem(f"({name}) {title}: services answered {bad}")
     if lines:
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             s3 = s3_client(stackctl.S3)
             removed = sum(
-                delete_prefix(s3, BUCKET, f"users/{u.user_id}/") for u in apiclient.CREATED_USERS
+                delete_prefix(s3, BUCKET, f"users/{u.user_id}/") for u in accounts.CREATED_USERS
             )
             report.details["s3_objects_removed"] = removed
         except Exception as exc:  # cleanup must not hide the results
