@@ -7,34 +7,17 @@ import time
 from collections.abc import Callable
 
 import pytest
-from backdrop_client import ApiError, Client, Credentials, Unreachable
+from backdrop_client import ApiError, Client, Unreachable
 
+from tests.helpers import SHORT_TTL_S, short_lived_client
 from tests.stack import Stack
-
-SHORT_TTL_S = 2
-
-
-def _short_lived_client(stack: Stack, name: str, password: str) -> Client:
-    """A gateway client whose access token (from a short-TTL auth server) soon expires."""
-    short = stack.short_lived_auth(SHORT_TTL_S)
-    issuer = Client(short.url)
-    issuer.login(name, password)
-    creds = Credentials()
-    creds.update(
-        {
-            "access_token": issuer.token,
-            "refresh_token": issuer.refresh_token,
-            "expires_in": SHORT_TTL_S,
-        }
-    )
-    return Client(stack.gateway_url, credentials=creds)
 
 
 def test_refreshes_before_the_token_expires(
     stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
 ) -> None:
     _, name, password = make_user()
-    client = _short_lived_client(stack, name, password)
+    client = short_lived_client(stack, name, password)
     first_refresh = client.refresh_token
     time.sleep(SHORT_TTL_S + 0.5)
     assert client.me()["username"] == name
@@ -46,7 +29,7 @@ def test_refreshes_after_a_401_when_the_expiry_is_unknown(
     stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
 ) -> None:
     _, name, password = make_user()
-    client = _short_lived_client(stack, name, password)
+    client = short_lived_client(stack, name, password)
     client.credentials.expires_at = None  # as if the server had not said
     stale = client.token
     time.sleep(SHORT_TTL_S + 0.5)
@@ -58,7 +41,7 @@ def test_threads_sharing_a_session_spend_the_refresh_token_once(
     stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
 ) -> None:
     _, name, password = make_user()
-    client = _short_lived_client(stack, name, password)
+    client = short_lived_client(stack, name, password)
     time.sleep(SHORT_TTL_S + 0.5)
     answers: list[str] = []
 

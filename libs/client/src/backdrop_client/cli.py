@@ -15,7 +15,6 @@ import click
 from backdrop_client import render
 from backdrop_client.client import Client, Task
 from backdrop_client.errors import ApiError, BackdropError
-from backdrop_client.live import poll_tasks
 from backdrop_client.store import SessionStore, UploadJournal
 from backdrop_client.transfer import sha256_file, source_size
 from backdrop_client.transport import default_url
@@ -162,13 +161,15 @@ def list_tasks(client: Client, status: str | None, limit: int) -> None:
 
 
 @main.command()
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--status", help="Only these states (comma separated).")
+@click.option("--processor", help="Only these processors (comma separated).")
 @click.pass_obj
-def tail(client: Client, interval: float) -> None:
-    """Follow all your tasks: a line whenever one changes (Ctrl-C stops)."""
+def tail(client: Client, status: str | None, processor: str | None) -> None:
+    """Follow all your tasks live (server-sent events): a line whenever one changes, for
+    as long as the session lasts (Ctrl-C stops)."""
     try:
-        for task in poll_tasks(client, interval):
-            click.echo(f"{time.strftime('%H:%M:%S')}  {render.task_line(task)}")
+        for event in client.all_events(status, processor):
+            click.echo(f"{time.strftime('%H:%M:%S')}  {render.task_line(event.task)}")
     except KeyboardInterrupt:
         pass
 

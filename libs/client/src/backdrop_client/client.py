@@ -258,6 +258,17 @@ class Client(Transport):
         """The task's live events until it finishes (resumes after ``last_event_id``)."""
         return live.follow_task(self, task_id, last_event_id)
 
+    def all_events(
+        self,
+        status: str | None = None,
+        processor: str | None = None,
+        last_event_id: str | None = None,
+    ) -> Iterator[live.Event]:
+        """Every own task's live events for ever (``GET /v1/events``), from what happens
+        next or after ``last_event_id``; ``status``/``processor`` filter (comma separated).
+        Reconnects and renews the token by itself; a revoked session raises ``ApiError``."""
+        return live.follow_all(self, status, processor, last_event_id)
+
     def wait(self, task_id: str, timeout: float | None = None, interval: float = 0.1) -> Task:
         """Poll until the task is finished; returns it. Raises ``TimeoutError`` after
         ``timeout`` seconds (None: wait for ever)."""
