@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from backdrop_client import Client
 
-from tests.helpers import backdrop
+from tests.helpers import backdrop, short_lived_client
 from tests.stack import Stack, start
 
 
@@ -37,6 +37,16 @@ def make_user(stack: Stack) -> Iterator[Callable[[], tuple[Client, str, str]]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def short_lived(
+    stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
+) -> tuple[Client, Client, str]:
+    """A new user: ``(client, short, username)``, where ``short`` is a client of theirs
+    whose access token expires after ``SHORT_TTL_S`` (renewed with its refresh token)."""
+    client, name, password = make_user()
+    return client, short_lived_client(stack, name, password), name
 
 
 @pytest.fixture

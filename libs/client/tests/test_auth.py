@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from backdrop_client import ApiError, Client, Unreachable
 
-from tests.helpers import SHORT_TTL_S, short_lived_client
-from tests.stack import Stack
+from tests.helpers import SHORT_TTL_S
 
 
-def test_refreshes_before_the_token_expires(
-    stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
-) -> None:
-    _, name, password = make_user()
-    client = short_lived_client(stack, name, password)
+def test_refreshes_before_the_token_expires(short_lived: tuple[Client, Client, str]) -> None:
+    _, client, name = short_lived
     first_refresh = client.refresh_token
     time.sleep(SHORT_TTL_S + 0.5)
     assert client.me()["username"] == name
@@ -26,10 +21,9 @@ def test_refreshes_before_the_token_expires(
 
 
 def test_refreshes_after_a_401_when_the_expiry_is_unknown(
-    stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
+    short_lived: tuple[Client, Client, str],
 ) -> None:
-    _, name, password = make_user()
-    client = short_lived_client(stack, name, password)
+    _, client, _ = short_lived
     client.credentials.expires_at = None  # as if the server had not said
     stale = client.token
     time.sleep(SHORT_TTL_S + 0.5)
@@ -38,10 +32,9 @@ def test_refreshes_after_a_401_when_the_expiry_is_unknown(
 
 
 def test_threads_sharing_a_session_spend_the_refresh_token_once(
-    stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
+    short_lived: tuple[Client, Client, str],
 ) -> None:
-    _, name, password = make_user()
-    client = short_lived_client(stack, name, password)
+    _, client, name = short_lived
     time.sleep(SHORT_TTL_S + 0.5)
     answers: list[str] = []
 

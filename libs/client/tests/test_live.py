@@ -17,7 +17,7 @@ from typing import TypeVar
 import pytest
 from backdrop_client import Client, Event
 
-from tests.helpers import SHORT_TTL_S, short_lived_client
+from tests.helpers import SHORT_TTL_S
 from tests.stack import Stack
 
 BACKDROP_BIN = Path(sys.executable).with_name("backdrop")
@@ -91,11 +91,8 @@ def test_all_events_filters_orders_and_resumes(client: Client) -> None:
     assert [e.id for e in itertools.islice(resumed, len(expected))] == expected
 
 
-def test_all_events_outlives_the_access_token(
-    stack: Stack, make_user: Callable[[], tuple[Client, str, str]]
-) -> None:
-    client, name, password = make_user()
-    short = short_lived_client(stack, name, password)
+def test_all_events_outlives_the_access_token(short_lived: tuple[Client, Client, str]) -> None:
+    client, short, _ = short_lived
     first_refresh = short.refresh_token
     got = _collect(short.all_events())
     _connect(lambda: _gzip(client), got, lambda e: e.task["id"])
