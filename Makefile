@@ -9,7 +9,7 @@ E2E_PATHS ?= tests browser
 SCREENSHOTS ?=
 SUITES := libs/common libs/client services/auth services/upload services/sweeper services/gateway services/worker
 
-.PHONY: help install infra up down status run demo test test-unit test-e2e test-observability test-containers \
+.PHONY: help install infra up down status run demo test test-unit test-e2e test-observability test-faults test-containers \
         lint fmt typecheck bench screenshots all
 
 help: ## List the targets
@@ -60,6 +60,10 @@ screenshots: install ## Refresh docs/img/dashboard-*.png from the browser test o
 test-observability: install ## promtool check/test of the alert rules, Prometheus config, Grafana dashboard
 	@scripts/system-packages.sh prometheus
 	@.venv/bin/pytest deploy/tests/test_observability.py -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-faults: install ## Fault suite: own PostgreSQL/Redis/S3, kills, wipes, outages; a summary line per scenario
+	@cd tests-faults && flock /tmp/backdrop-faults.lock ../.venv/bin/pytest scenarios -q -p no:cacheprovider \
+	  $(PYTEST_ARGS)
 
 test-containers: install ## Images, the compose stack (project backdrop-ci, :28080), e2e + container tests, k8s checks
 	@scripts/containers/test.sh

@@ -51,7 +51,12 @@ class Profile:
 PROFILES = {
     "dev": Profile("dev", 8080, 8081, 8082, 9000, 9100, 9099, "backdrop", 0, 2),
     "e2e": Profile("e2e", 18080, 18081, 18082, 19000, 19100, 19099, "backdrop_e2e", 6, 3),
+    # The fault suite points it at its own PostgreSQL and Redis (BACKDROP_DATABASE_URL,
+    # BACKDROP_REDIS_URL) and S3 stand-in (this port), which it stops and wipes at will.
+    "faults": Profile("faults", 26080, 26081, 26082, 26900, 26100, 26099, "backdrop", 0, 3),
 }
+# Test processors (plugins) the workers of a test stack load, on their PYTHONPATH.
+PLUGINS = {"e2e": ROOT / "tests-e2e" / "plugins", "faults": ROOT / "tests-faults" / "plugins"}
 
 
 # The e2e suite and the bench register hundreds of users and open hundreds of streams from
@@ -80,7 +85,7 @@ def _env(p: Profile) -> dict[str, str]:
         "GUNICORN_WORKERS": "2",
         # The gateway's /metrics wants this scrape token (or an operator's token).
         "BACKDROP_METRICS_TOKEN": f"{p.name}-metrics-token",
-        **(E2E_LIMITS if p.name == "e2e" else {}),
+        **(E2E_LIMITS if p.name in PLUGINS else {}),
     }
     # The caller's environment wins, also over the keys set above (another PostgreSQL or
     # Redis via BACKDROP_DATABASE_URL / BACKDROP_REDIS_URL, BACKDROP_WORKER_CONCURRENCY...).
@@ -114,8 +119,8 @@ def _programs(p: Profile) -> dict[str, dict[str, str]]:
             "command": f"{VENV_BIN}/backdrop-worker",
             "environment": f'BACKDROP_WORKER_HEALTH_PORT="{prefix}%(process_num)02d",'
             'BACKDROP_WORKER_ID="%(host_node_name)s-worker-%(process_num)d"'
-            # The e2e stack's workers also load the test processor ``gate`` (a plugin).
-            + (f',PYTHONPATH="{ROOT}/tests-e2e/plugins"' if p.name == "e2e" else ""),
+            # Test stacks' workers also load test processors (plugins), e.g. e2e's ``gate``.
+            + (f',PYTHONPATH="{PLUGINS[p.name]}"' if p.name in PLUGINS else ""),
             "numprocs": str(p.workers),
             "health": ",".join(f"http://127.0.0.1:{p.worker_base + i}" for i in range(p.workers)),
         }
@@ -225,7 +230,7 @@ def _wait_ready(p: Profile, timeout: float = 90.0) -> None:
         raise SystemExit(f"stack: not ready after {timeout:.0f}s: {pending}; see logs in {logs}")
 
 
-def up(p: Profile, fresh: bool) -> None:
+def up(p: Profile, fresh: bool, ready_timeout: float = 90.0) -> None:
     """Start the stack (no-op for parts already running) and wait until it is ready."""
     subprocess.run([str(ROOT / "scripts" / "infra.sh"), str(p.s3)], check=True)
     if fresh and _supervisord_running(p):
@@ -234,7 +239,7 @@ def up(p: Profile, fresh: bool) -> None:
     conf = _write_config(p)
     if not _supervisord_running(p):
         subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(conf)], check=True)
-    _wait_ready(p)
+    _wait_ready(p, ready_timeout)
     for name, prog in _programs(p).items():
         print(f"stack[{p.name}]: {name:8} ready at {prog['health']}")
 
@@ -273,10 +278,13 @@ def main() -> None:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     parser.add_argument("--fresh", action="store_true", help="empty database and Redis DB first")
+    parser.add_argument(
+        "--ready-timeout", type=float, default=90.0, help="seconds to wait for every /readyz"
+    )
     args = parser.parse_args()
     profile = PROFILES[args.profile]
     if args.command == "up":
-        up(profile, args.fresh)
+        up(profile, args.fresh, args.ready_timeout)
     elif args.command == "down":
         down(profile)
     else:
