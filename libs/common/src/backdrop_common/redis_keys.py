@@ -26,6 +26,11 @@ CANCEL_PREFIX = "backdrop:cancel:"
 WORKER_PREFIX = "backdrop:workers:"
 PROCESSORS_KEY = "backdrop:processors"
 
+# Gateway: one task creation at a time per user (a lock, so the active-task cap cannot be
+# raced), and the live-stream leases (sorted sets per user and per client address).
+CREATE_LOCK_PREFIX = "backdrop:create-lock:"
+LIVE_PREFIX = "backdrop:live:"
+
 # A random value the sweeper writes once (SET NX, no TTL): its absence means Redis lost its
 # data (FLUSHALL, a restart without persistence) and every job stream with it.
 EPOCH_KEY = "backdrop:epoch"

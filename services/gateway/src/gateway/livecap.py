@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 
 import redis
 from backdrop_common.errors import RateLimited, Unavailable
+from backdrop_common.redis_keys import LIVE_PREFIX
 from flask import current_app, request
 
 from gateway.settings import GatewaySettings
-
-LIVE_PREFIX = "backdrop:live:"
 
 # KEYS: the user's and the address's sets; ARGV: now, expiry, lease id, user cap, address cap.
 # Returns 0 when taken, 1 when the user is at the cap, 2 when the address is.

@@ -24,6 +24,7 @@ from backdrop_common.errors import (
     ValidationFailed,
 )
 from backdrop_common.inputs import check_storable
+from backdrop_common.redis_keys import CREATE_LOCK_PREFIX
 from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import Principal
 from flask import request
@@ -34,7 +35,6 @@ from gateway.resources import public_url_for, resources
 
 log = logging.getLogger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
-CREATE_LOCK_PREFIX = "backdrop:create-lock:"
 
 
 def idempotency_key() -> str | None:
