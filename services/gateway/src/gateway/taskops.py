@@ -34,6 +34,9 @@ from gateway.params import validate_params
 from gateway.resources import public_url_for, resources
 
 log = logging.getLogger(__name__)
+
+# The error answers task creation can give, documented by both creation routes (/v1 and seed).
+CREATE_ERRORS: dict[int, Any] = {400: None, 413: None, 422: None, 429: None, 503: None}
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}\Z")
 
 

@@ -78,11 +78,7 @@ def seed_login() -> tuple[Response, int] | Response:
     responses={
         201: seed_schemas.SeedTaskCreatedSchema,
         200: seed_schemas.SeedTaskCreatedSchema,
-        400: None,
-        413: None,
-        422: None,
-        429: None,
-        503: None,
+        **taskops.CREATE_ERRORS,
     },
 )
 @require_auth()

@@ -28,11 +28,7 @@ IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-2
     responses={
         201: schemas.TaskCreatedSchema,
         200: schemas.TaskCreatedSchema,
-        400: None,
-        413: None,
-        422: None,
-        429: None,
-        503: None,
+        **taskops.CREATE_ERRORS,
     },
 )
 @require_auth()
