@@ -74,6 +74,11 @@ def test_cancel_stuck_processor_is_killed_and_worker_stays_healthy(
     row = tasks("stuck", params={"partial": True})
     tasks.wait_status(row["id"], "running")
     wait_for(lambda: _objects(storage, row), 10)
+    # Its "stuck" report comes after its last cancel point: a cancel sent earlier would be
+    # honoured cooperatively, which is not what this test is about.
+    wait_for(
+        lambda: (events.get_progress(redis_client, row["id"]) or {}).get("stage") == "stuck", 10
+    )
     published = _cancel(tasks, redis_client, row)
     done = tasks.wait_status(row["id"], "cancelled", "failed", timeout=deadline + 5)
     elapsed = time.monotonic() - published
