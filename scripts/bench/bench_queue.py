@@ -22,7 +22,7 @@ def _hash_cost_ms(size: int, rounds: int = 2000) -> float:
 
 def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) -> None:
     """Drain ``jobs`` with the default fleet and each baseline (also with the bytes in the
-    message), ``scale_jobs`` with 1 and 4 worker processes."""
+    message), ``scale_jobs`` with 1, 2 and 4 worker processes."""
     print(f"bench: (queue) {jobs} checksum jobs x 1 KiB, queued through the task store", flush=True)
     qb = QueueBench()
     drains: dict[str, Drain] = {}
@@ -33,7 +33,7 @@ def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) ->
         drains["dramatiq"] = qb.drain_baseline("dramatiq")
         drains["celery_inline"] = qb.drain_baseline("celery", inline=True)
         drains["dramatiq_inline"] = qb.drain_baseline("dramatiq", inline=True)
-        for n in (1, 4):
+        for n in (1, DEFAULT_WORKERS, 4):
             drains[f"workers_{n}"] = qb.drain_backdrop(scale_jobs, n, timeout_s)
     finally:
         qb.close()
@@ -76,13 +76,14 @@ def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) ->
         )
     )
     one = drains["workers_1"].rate
-    for n, drain in ((1, drains["workers_1"]), (DEFAULT_WORKERS, ours), (4, drains["workers_4"])):
+    for n in (1, DEFAULT_WORKERS, 4):
+        drain = drains[f"workers_{n}"]
         servers = drain.extra.get("server_cpu_s", {})
         spent = ", ".join(f"{k} {v:.1f}s" for k, v in servers.items())
         report.add(
             Row(
                 "9 scaling",
-                f"{n} worker process(es) x {slots} slots",
+                f"{n} worker process(es) x {slots} slots, {drain.jobs} jobs",
                 drain.rate,
                 "jobs/s",
                 one,

@@ -1,4 +1,4 @@
-"""(c) Streaming upload through the gateway, against boto3 straight to S3 as the baseline.
+"""Streaming upload through the gateway, against boto3 straight to S3 as the baseline.
 
 The body is generated (one random 1 MiB block repeated), never held whole: ``requests`` gets
 an iterable with a length (sent with Content-Length), boto3 gets the same kind of generator
@@ -91,7 +91,7 @@ def bench_streaming(
     """Upload ``size`` bytes both ways; add throughput and RSS rows. Returns the user."""
     mib = size // MiB
     print(
-        f"bench: (c) streaming {mib} MiB: boto3 straight to S3, then through the gateway",
+        f"bench: (stream) streaming {mib} MiB: boto3 straight to S3, then through the gateway",
         flush=True,
     )
     user = new_user(base_url, "benchstream")
@@ -117,13 +117,13 @@ def bench_streaming(
     except Unreachable as exc:
         sampler.stop()
         report.problem(
-            f"(c) PUT /v1/tasks/{{id}}/content of {mib} MiB: {type(exc).__name__}: {exc}"
+            f"(stream) PUT /v1/tasks/{{id}}/content of {mib} MiB: {type(exc).__name__}: {exc}"
         )
         raise
     time.sleep(1.0)  # let a lagging release of buffers show (or not) in the samples
     sampler.stop()
     if refused is not None:
-        report.problem(f"(c) PUT /v1/tasks/{{id}}/content of {mib} MiB answered {refused}")
+        report.problem(f"(stream) PUT /v1/tasks/{{id}}/content of {mib} MiB answered {refused}")
     else:
         # The 512 MiB checksum would only compete with later phases for the 2 cores
         # (409 if it has already finished).
@@ -180,7 +180,7 @@ def bench_streaming(
         )
         if growth >= TARGET_MB:
             report.problem(
-                f"(c) {name} RSS grew {growth:.0f} MB during a {mib} MiB PUT "
+                f"(stream) {name} RSS grew {growth:.0f} MB during a {mib} MiB PUT "
                 f"/v1/tasks/{{id}}/content (target < {TARGET_MB:.0f} MB); per process: "
                 + ", ".join(
                     f"pid {p} {(series.peak[p] - series.first[p]) / 1024:.0f} MiB"

@@ -5,13 +5,18 @@
 
 Phases (``--only`` picks some):
 
-  queue   jobs queued straight through the task store, drained by the default fleet, by
-          Celery and by Dramatiq (their own virtualenv under .run/bench/venv), and by 1 and
-          4 worker processes (targets 1, 3, 9; no stack needed: bench-only database);
-  api     wrk on ``GET /healthz`` vs ``GET /v1/tasks/{id}`` and ``GET /v1/tasks?limit=20``;
-  e2e     small checksum tasks through the public API (presigned POST);
-  sse     SSE fan-out: watchers of one task vs one watcher;
-  stream  ``PUT /v1/tasks/{id}/content`` vs boto3 straight to S3, with RSS.
+  queue     jobs queued straight through the task store, drained by the default fleet, by
+            Celery and by Dramatiq (their own virtualenv under .run/bench/venv), and by 1, 2
+            and 4 worker processes (targets 1, 3, 9; no stack needed: bench-only database);
+  api       wrk on ``GET /v1/tasks/{id}`` and ``GET /v1/tasks?limit=20`` vs a bare Flask
+            route (target 5);
+  dispatch  upload-complete -> claimed, also after 10 s idle (target 2);
+  e2e       8 clients, tiny checksum tasks through the public API, presigned POST (target 4);
+  cancel    cancel -> cancelled for every built-in processor (target 6);
+  sse       SSE fan-out: watchers of one task vs one watcher, gateway RSS (target 7);
+  stream    ``PUT /v1/tasks/{id}/content`` vs boto3 straight to S3, with RSS;
+  scale     the read path with 1,000,000 task rows vs 1,000, EXPLAIN (target 8; not part of
+            ``--quick`` unless named in ``--only``: inserting the rows takes minutes).
 
 The stack phases bring up a throw-away stack (``scripts/stack.py up --profile e2e --fresh``,
 gateway on 127.0.0.1:18080) and always take it down again. Prints one table (figure, ours,
@@ -39,42 +44,56 @@ import accounts
 import stackctl
 from bench_queue import bench_queue
 from load_api import bench_api
+from load_cancel import bench_cancel
+from load_dispatch import bench_dispatch
 from load_fanout import bench_fanout
 from load_processing import bench_processing
+from load_scale import bench_scale
 from load_streaming import bench_streaming, delete_prefix, s3_client
 from report import Report, render_table, write_json
 
 RESULTS = stackctl.ROOT / ".run" / "bench" / "results.json"
 BUCKET = "backdrop"
 MiB = 1024 * 1024
-# The queue phase needs no stack and runs first; streaming last: its 512 MiB sits in the S3
-# stand-in's memory.
-PHASES = ("queue", "api", "e2e", "sse", "stream")
+# The queue phase needs no stack and runs first; cancel early (a freshly started stack is
+# where the issue saw missed cancels); streaming late: its 512 MiB sits in the S3 stand-in's
+# memory; scale last: it fills the stack's database.
+PHASES = ("queue", "api", "dispatch", "e2e", "cancel", "sse", "stream", "scale")
 NO_STACK = frozenset({"queue"})
+NOT_QUICK = frozenset({"scale"})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line; ``--quick`` changes only the defaults of the size options."""
+    """Command line; ``--quick`` changes the defaults of the size options and leaves the
+    scale phase out unless ``--only`` names it."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true", help="about 1 minute instead of about 5")
     p.add_argument(
         "--only", default=",".join(PHASES), help=f"phases to run (default all: {','.join(PHASES)})"
     )
     p.add_argument(
-        "--jobs", type=int, help="queue-only jobs for the default fleet (10000; quick 1000)"
+        "--jobs", type=int, help="queue-only jobs for the default fleet (10000; quick 500)"
     )
     p.add_argument(
-        "--scale-jobs", type=int, help="queue-only jobs for 1 and 4 workers (2000; quick 400)"
+        "--scale-jobs", type=int, help="queue-only jobs for 1, 2 and 4 workers (2000; quick 200)"
     )
     p.add_argument("--queue-timeout", type=float, default=600.0, help="longest wait for one drain")
     p.add_argument("--api-seconds", type=float, help="wrk duration per route (10; quick 3)")
     p.add_argument("--wrk-threads", type=int, default=2)
     p.add_argument("--wrk-connections", type=int, default=32)
-    p.add_argument("--tasks", type=int, help="checksum tasks in (b) (200; quick 50)")
-    p.add_argument("--task-kib", type=int, default=64, help="size of each (b) task (64 KiB)")
-    p.add_argument("--stream-mib", type=int, help="body of (c) (512; quick 128)")
-    p.add_argument("--sse-clients", type=int, default=200, help="watchers in (d) (200)")
-    p.add_argument("--sse-mib", type=int, help="checksum input of (d) (64; quick 32)")
+    p.add_argument("--dispatch-tasks", type=int, help="tasks one at a time (100; quick 20)")
+    p.add_argument("--idle-tasks", type=int, help="tasks after --idle-seconds idle (3; quick 1)")
+    p.add_argument("--idle-seconds", type=float, default=10.0, help="idle before those (10)")
+    p.add_argument("--tasks", type=int, help="e2e checksum tasks (400; quick 80)")
+    p.add_argument("--task-bytes", type=int, default=1024, help="size of each e2e task (1024)")
+    p.add_argument("--e2e-clients", type=int, default=8, help="e2e clients (8)")
+    p.add_argument(
+        "--cancel-tries", type=int, help="cancels per processor, gzip twice that (3; quick 1)"
+    )
+    p.add_argument("--stream-mib", type=int, help="body of the stream phase (512; quick 128)")
+    p.add_argument("--sse-clients", type=int, help="SSE watchers (1000; quick 200)")
+    p.add_argument("--sse-mib", type=int, help="checksum input of the sse phase (64; quick 32)")
+    p.add_argument("--scale-rows", type=int, default=1_000_000, help="scale phase rows (1e6)")
     p.add_argument(
         "--wait-for-stack",
         type=float,
@@ -90,12 +109,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     args.api_seconds = args.api_seconds or (3.0 if quick else 10.0)
-    args.tasks = args.tasks or (50 if quick else 200)
-    args.jobs = args.jobs or (1000 if quick else 10000)
-    args.scale_jobs = args.scale_jobs or (400 if quick else 2000)
+    args.tasks = args.tasks or (80 if quick else 400)
+    args.dispatch_tasks = args.dispatch_tasks or (20 if quick else 100)
+    args.idle_tasks = args.idle_tasks if args.idle_tasks is not None else (1 if quick else 3)
+    args.cancel_tries = args.cancel_tries or (1 if quick else 3)
+    args.sse_clients = args.sse_clients or (200 if quick else 1000)
+    args.jobs = args.jobs or (500 if quick else 10000)
+    args.scale_jobs = args.scale_jobs or (200 if quick else 2000)
     args.stream_mib = args.stream_mib or (128 if quick else 512)
     args.sse_mib = args.sse_mib or (32 if quick else 64)
     wanted = {x.strip() for x in args.only.split(",")}
+    if quick and args.only == p.get_default("only"):
+        wanted -= NOT_QUICK
     unknown = wanted - set(PHASES)
     if unknown:
         p.error(f"unknown phase(s) {sorted(unknown)}; choose from {','.join(PHASES)}")
@@ -217,9 +242,21 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         phases["api"] = ("API latency/throughput (wrk)", phase_a)
+        phases["dispatch"] = (
+            "dispatch latency",
+            lambda: bench_dispatch(
+                report, base_url, args.dispatch_tasks, args.idle_tasks, args.idle_seconds
+            ),
+        )
         phases["e2e"] = (
-            "processing throughput",
-            lambda: bench_processing(report, base_url, args.tasks, args.task_kib * 1024),
+            "end to end through the public API",
+            lambda: bench_processing(
+                report, base_url, args.tasks, args.task_bytes, args.e2e_clients
+            ),
+        )
+        phases["cancel"] = (
+            "cancel latency",
+            lambda: bench_cancel(report, base_url, stackctl.S3, BUCKET, args.cancel_tries),
         )
         phases["sse"] = (
             "SSE fan-out",
@@ -230,6 +267,17 @@ def main(argv: list[str] | None = None) -> int:
         phases["stream"] = (
             "streaming upload",
             lambda: bench_streaming(report, base_url, args.stream_mib * MiB, stackctl.S3, BUCKET),
+        )
+        phases["scale"] = (
+            "1,000,000 task rows",
+            lambda: bench_scale(
+                report,
+                base_url,
+                args.scale_rows,
+                args.api_seconds,
+                args.wrk_threads,
+                args.wrk_connections,
+            ),
         )
         for name in stack_phases:
             title, body = phases[name]

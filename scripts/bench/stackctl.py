@@ -27,6 +27,7 @@ UPLOAD = "http://127.0.0.1:18082"
 AUTH = "http://127.0.0.1:18081"
 S3 = "http://127.0.0.1:19000"
 REDIS_URL = "redis://127.0.0.1:6379/6"
+DATABASE_URL = "postgresql://127.0.0.1:5432/backdrop_e2e"
 
 
 def _alive(pid: int) -> bool:
