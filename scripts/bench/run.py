@@ -20,7 +20,8 @@ Phases (``--only`` picks some):
 
 The stack phases bring up a throw-away stack (``scripts/stack.py up --profile e2e --fresh``,
 gateway on 127.0.0.1:18080) and always take it down again. Prints one table (figure, ours,
-baseline, ratio, target, verdict), writes ``.run/bench/results.json``.
+baseline, ratio, target, verdict), writes ``.run/bench/results.json`` and the table as
+Markdown in ``.run/bench/results.md``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from load_fanout import bench_fanout
 from load_processing import bench_processing
 from load_scale import bench_scale
 from load_streaming import bench_streaming, delete_prefix, s3_client
-from report import Report, render_table, write_json
+from report import Report, render_markdown, render_table, write_json
 
 RESULTS = stackctl.ROOT / ".run" / "bench" / "results.json"
 BUCKET = "backdrop"
@@ -334,7 +335,9 @@ def finish(
         "teardown": teardown,
     }
     write_json(report, args.output, meta)
-    print(f"bench: {duration:.0f}s in all; stack {teardown}; results in {args.output}")
+    # The same table in Markdown, for the README's measured figures.
+    args.output.with_suffix(".md").write_text(render_markdown(report) + "\n")
+    print(f"bench: {duration:.0f}s in all; stack {teardown}; results in {args.output} (and .md)")
     return 0
 
 
