@@ -1,5 +1,6 @@
 """Scenario 7: the upload service dies between the ``queued`` commit and the XADD (the test-only
-fault point ``queued-before-xadd``): the sweeper relays each job, processed exactly once."""
+fault point ``queued-before-xadd``): the sweeper sends each job (within its owner's fair
+share), processed exactly once."""
 
 from __future__ import annotations
 

@@ -161,9 +161,10 @@ def test_requeue_with_delay_blocks_early_claim(db: Database, make_task: MakeTask
     assert row["next_attempt_at"] > row["queued_at"] and row["error_code"] == "timeout"
     assert ts.requeue(db, task["id"], "w1") is None
     assert ts.claim(db, task["id"], "w2", 30) is None  # backoff not over
-    assert ts.due_for_enqueue(db, older_than_s=0) == []
+    assert row["dispatched_at"] is None  # the retry goes through admission again ...
+    assert ts.admit_waiting(db, task["owner_id"], 10) == []  # ... once its time has come
     _sql(db, "UPDATE tasks.tasks SET next_attempt_at = now() WHERE id = %s", task["id"])
-    assert [r["id"] for r in ts.due_for_enqueue(db, older_than_s=3600)] == [task["id"]]
+    assert [r["id"] for r in ts.admit_waiting(db, task["owner_id"], 10)] == [task["id"]]
     assert ts.claim(db, task["id"], "w2", 30)["attempts"] == 2
 
 
@@ -206,7 +207,9 @@ def test_expire_uploads(db: Database, make_task: MakeTask) -> None:
 def test_due_for_enqueue_relays_unconfirmed_jobs(db: Database, make_task: MakeTask) -> None:
     task = make_task()
     ts.mark_queued(db, task["id"])
-    assert ts.due_for_enqueue(db, older_than_s=60) == []  # the upload service is on it
+    assert ts.due_for_enqueue(db, older_than_s=0) == []  # not admitted: admission's job
+    ts.admit_waiting(db, task["owner_id"], 1)
+    assert ts.due_for_enqueue(db, older_than_s=60) == []  # the sender is on it
     assert [r["id"] for r in ts.due_for_enqueue(db, older_than_s=0)] == [task["id"]]
     sent = ts.mark_enqueued(db, task["id"], "1-0")
     assert sent["stream_entry_id"] == "1-0"
@@ -218,6 +221,7 @@ def test_due_for_enqueue_relays_unconfirmed_jobs(db: Database, make_task: MakeTa
 def test_deliveries_to_check(db: Database, make_task: MakeTask) -> None:
     task = make_task()
     ts.mark_queued(db, task["id"])
+    ts.admit_waiting(db, task["owner_id"], 1)
     assert ts.deliveries_to_check(db, older_than_s=0) == []  # never sent: the relay's job
     ts.mark_enqueued(db, task["id"], "1-0")
     _age(db, task["id"], "enqueued_at", "1 h")

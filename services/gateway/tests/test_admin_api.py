@@ -52,11 +52,13 @@ def _failed(db: Any, processor: str, owner: uuid.UUID | None = None) -> str:
 
 def test_queues_show_stream_and_table(operator: Api, db: Any, redis_client: Any) -> None:
     proc = f"q-{uuid.uuid4().hex[:8]}"
-    first, second, third = (_queued(db, proc) for _ in range(3))
+    owner = uuid.uuid4()
+    first, second, third = (_queued(db, proc, owner) for _ in range(3))
     jobs.ensure_group(redis_client, proc)
-    for task_id in (first, second, third):
-        jobs.enqueue_job(redis_client, proc, task_id)
-    # A worker "w-a" reads one message and claims its task; two stay undelivered.
+    # As upload does for each: the third waits, over the owner's share of 2.
+    for row in [taskstore.get_task(db, task_id) for task_id in (first, second, third)]:
+        jobs.send_job(db, redis_client, row, max_dispatched=2)
+    # A worker "w-a" reads one message and claims its task; one stays undelivered.
     redis_client.xreadgroup(
         redis_keys.JOB_GROUP, "w-a", {redis_keys.job_stream(proc): ">"}, count=1
     )
@@ -68,11 +70,11 @@ def test_queues_show_stream_and_table(operator: Api, db: Any, redis_client: Any)
     doc = operator.get("/v1/admin/queues?minutes=5").get_json()
     queue = next(q for q in doc["items"] if q["processor"] == proc)
     assert queue["stream"] == f"backdrop:jobs:{proc}"
-    assert (queue["length"], queue["lag"], queue["pending"]) == (3, 2, 1)
+    assert (queue["length"], queue["lag"], queue["pending"]) == (2, 1, 1)
     assert [c["name"] for c in queue["consumers"]] == ["w-a"]
     assert queue["consumers"][0]["pending"] == 1
     assert 0 <= queue["oldest_undelivered_age_s"] < 60
-    assert (queue["queued"], queue["running"]) == (2, 1)
+    assert (queue["queued"], queue["held"], queue["running"]) == (2, 1, 1)
     assert 0 <= queue["oldest_waiting_age_s"] < 60
     assert len(doc["throughput"]) == 5
     assert doc["throughput"][-1]["succeeded"] >= 1

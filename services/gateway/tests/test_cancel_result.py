@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import requests
-from backdrop_common import events, taskstore
+from backdrop_common import events, jobs, taskstore
 from backdrop_common.wiring import EXTENSION
+from backdrop_testing.tasks import job_ids
 
 from tests.helpers import Api, start_running, succeed
 
@@ -49,6 +50,19 @@ def test_cancel_queued_is_immediate(api: Any, db: Any) -> None:
     assert resp.status_code == 202 and resp.get_json()["task"]["status"] == "cancelled"
     # A worker that picks the stale job up cannot claim it.
     assert taskstore.claim(db, task["id"], "w9", 60) is None
+
+
+def test_cancel_of_a_sent_job_sends_the_owners_next_held_one(
+    make_app: Any, token_minter: Any, db: Any, redis_client: Any
+) -> None:
+    """The cancelled job leaves its slot of the owner's fair share to their oldest held job."""
+    api = Api(make_app(max_dispatched_per_user=1).test_client(), token_minter)
+    first, held = (taskstore.mark_queued(db, api.new_task()["id"]) for _ in range(2))
+    for row in (first, held):
+        jobs.send_job(db, redis_client, row, max_dispatched=1)
+    assert job_ids(redis_client) == [str(first["id"])]
+    assert api.post(f"/v1/tasks/{first['id']}/cancel").status_code == 202
+    assert job_ids(redis_client) == [str(first["id"]), str(held["id"])]
 
 
 def test_cancel_running_signals_the_worker(api: Any, db: Any, redis_client: Any) -> None:

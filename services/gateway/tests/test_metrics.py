@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backdrop_common import jobs, taskstore
+from backdrop_testing.tasks import new_task
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -49,28 +50,20 @@ def test_fleet_gauges_and_task_counters(
     user.client = app.test_client()
     created = user.new_task(processor="checksum")
     proc = f"m-{uuid.uuid4().hex[:8]}"
-    row, _ = taskstore.create_task(
-        db,
-        owner_id=uuid.uuid4(),
-        processor=proc,
-        params={},
-        filename="f",
-        size=1,
-        content_type="text/plain",
-        sha256=None,
-        idempotency_key=None,
-        request_hash=None,
-        upload_window_s=600,
-    )
-    taskstore.mark_queued(db, row["id"])
+    owner = uuid.uuid4()
+    row, held = (new_task(db, owner_id=owner, processor=proc, params={}) for _ in range(2))
+    queued = taskstore.mark_queued(db, row["id"])
     jobs.ensure_group(redis_client, proc)
-    jobs.enqueue_job(redis_client, proc, row["id"])
+    jobs.send_job(db, redis_client, queued, max_dispatched=1)
+    waiting = taskstore.mark_queued(db, held["id"])
+    jobs.send_job(db, redis_client, waiting, max_dispatched=1)  # over the owner's share
     text = user.client.get("/metrics", headers={"Authorization": "Bearer scrape"}).text
     samples = _samples(text)
     assert samples[("backdrop_queue_length", (("processor", proc),))] == 1
     assert samples[("backdrop_queue_lag", (("processor", proc),))] == 1
     assert samples[("backdrop_queue_pending", (("processor", proc),))] == 0
     assert samples[("backdrop_queue_oldest_wait_seconds", (("processor", proc),))] >= 0
+    assert samples[("backdrop_queue_held", (("processor", proc),))] == 1
     assert samples[("backdrop_tasks", (("status", "queued"),))] >= 1
     assert ("backdrop_workers_live", ()) in samples and ("backdrop_dead_letters", ()) in samples
     assert samples[("backdrop_tasks_created_total", (("processor", "checksum"),))] >= 1

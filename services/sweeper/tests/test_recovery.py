@@ -1,9 +1,11 @@
-"""Redis losing its data: the sweeper re-sends what was lost, and never doubles a job."""
+"""Redis losing its data: the sweeper re-sends what was lost, never doubles a job, and never
+sends a job its owner's fair share held back."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,17 +19,19 @@ from sweeper.sweep import SweepReport, sweep_once
 
 Jobs = Callable[..., list[str]]
 NEVER = 3600.0  # a stale_after_s no test reaches: only the lost-data signal can act
+SHARE = 2  # jobs of one owner on a stream or running at once
 
 
 def _sweep(res: Resources, **kwargs: Any) -> SweepReport:
     kwargs.setdefault("relay_after_s", 0)
+    kwargs.setdefault("max_dispatched", SHARE)
     return sweep_once(res.db, res.redis, res.storage, **kwargs)
 
 
-def _sent(res: Resources, make_task: Callable[..., Any], processor: str = "checksum") -> Any:
-    task = make_task(processor=processor)
+def _sent(res: Resources, make_task: Callable[..., Any], **fields: Any) -> Any:
+    task = make_task(**fields)
     queued = taskstore.mark_queued(res.db, task["id"])
-    return send_job(res.db, res.redis, queued)
+    return send_job(res.db, res.redis, queued, max_dispatched=SHARE)
 
 
 def _dead_worker(res: Resources, make_task: Callable[..., Any]) -> Any:
@@ -108,3 +112,23 @@ def test_run_loop_recovers_within_seconds(
     finally:
         stop.set()
         loop.join(10)
+
+
+def test_a_redis_wipe_resends_only_the_owners_share(
+    res: Resources, make_task: Callable[..., Any], jobs: Jobs, redis_client: redis.Redis
+) -> None:
+    """Held jobs were on no stream: a wipe re-sends the admitted ones and holds the rest."""
+    owner = uuid.uuid4()
+    rows = [taskstore.mark_queued(res.db, make_task(owner_id=owner)["id"]) for _ in range(5)]
+    for row in rows:
+        send_job(res.db, res.redis, row, max_dispatched=SHARE)
+    admitted = [str(row["id"]) for row in rows[:SHARE]]
+    assert jobs() == admitted
+    assert _sweep(res, stale_after_s=NEVER).resent == 0
+    redis_client.flushdb()
+
+    report = _sweep(res, stale_after_s=NEVER)
+    assert (report.resent, report.released) == (SHARE, 0)
+    assert jobs() == admitted
+    for row in rows[SHARE:]:
+        assert taskstore.get_task(res.db, row["id"])["dispatched_at"] is None

@@ -1,9 +1,11 @@
-"""The sweeper: expiring abandoned uploads and relaying jobs that never reached the stream."""
+"""The sweeper: expiring abandoned uploads, relaying jobs that never reached the stream and
+sending held jobs as their owners' fair shares allow."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -12,6 +14,7 @@ import psycopg2
 import redis
 import requests
 from backdrop_common import events, redis_keys, taskstore
+from backdrop_common.jobs import send_job
 from backdrop_testing.infra import free_port
 from sweeper import service
 from sweeper.resources import Resources
@@ -23,6 +26,7 @@ Jobs = Callable[..., list[str]]
 
 def _sweep(res: Resources, **kwargs: Any) -> SweepReport:
     kwargs.setdefault("relay_after_s", 0)
+    kwargs.setdefault("max_dispatched", 2)
     return sweep_once(res.db, res.redis, res.storage, **kwargs)
 
 
@@ -79,28 +83,60 @@ def test_late_uploads_to_input_keys_are_swept_once_the_window_closes(
     assert _sweep(res).swept == 0  # once per task
 
 
-def test_relays_a_job_lost_between_commit_and_xadd(
+def test_sends_a_job_whose_sender_died_before_admitting_it(
     res: Resources, make_task: Callable[..., Any], jobs: Jobs
 ) -> None:
     task = make_task()
-    taskstore.mark_queued(res.db, task["id"])  # ... and the process died before the XADD
-    assert _sweep(res, relay_after_s=60).relayed == 0  # too fresh: the uploader may be on it
-    assert _sweep(res).relayed == 1
+    taskstore.mark_queued(res.db, task["id"])  # ... and the process died before send_job
+    report = _sweep(res, relay_after_s=60)
+    assert (report.relayed, report.released) == (0, 1)
     assert jobs() == [str(task["id"])]
     assert taskstore.get_task(res.db, task["id"])["enqueued_at"] is not None
+    assert _sweep(res).released == 0 and jobs() == [str(task["id"])]
+
+
+def test_relays_a_job_lost_between_admission_and_xadd(
+    res: Resources, make_task: Callable[..., Any], jobs: Jobs
+) -> None:
+    task = make_task()
+    taskstore.mark_queued(res.db, task["id"])
+    taskstore.admit_waiting(res.db, task["owner_id"], 2)  # ... and the process died here
+    assert _sweep(res, relay_after_s=60).relayed == 0  # too fresh: the sender may be on it
+    assert _sweep(res).relayed == 1
+    assert jobs() == [str(task["id"])]
     assert _sweep(res).relayed == 0 and jobs() == [str(task["id"])]
 
 
-def test_relays_due_retries(res: Resources, make_task: Callable[..., Any], jobs: Jobs) -> None:
+def test_sends_due_retries(res: Resources, make_task: Callable[..., Any], jobs: Jobs) -> None:
     task = make_task()
     taskstore.mark_queued(res.db, task["id"])
+    taskstore.admit_waiting(res.db, task["owner_id"], 2)
     taskstore.mark_enqueued(res.db, task["id"])
     taskstore.claim(res.db, task["id"], "w1", 30)
     taskstore.requeue(res.db, task["id"], "w1", delay_s=3600)
-    assert _sweep(res).relayed == 0  # backoff not over
+    assert _sweep(res).released == 0  # backoff not over
     _age(res, task["id"], "next_attempt_at")
-    assert _sweep(res).relayed == 1
+    assert _sweep(res).released == 1
     assert jobs() == [str(task["id"])]
+
+
+def test_sends_a_held_job_whose_release_was_lost(
+    res: Resources, make_task: Callable[..., Any], jobs: Jobs
+) -> None:
+    """A worker died between finishing a task and sending its owner's next job: the sweep
+    sends it, once, and never more than the owner's share."""
+    owner = uuid.uuid4()
+    rows = [make_task(owner_id=owner) for _ in range(4)]
+    for row in rows:
+        send_job(res.db, res.redis, taskstore.mark_queued(res.db, row["id"]), max_dispatched=2)
+    ids = [str(row["id"]) for row in rows]
+    assert jobs() == ids[:2]
+    assert _sweep(res).released == 0  # the share is full
+    taskstore.claim(res.db, rows[0]["id"], "w1", 30)
+    taskstore.mark_succeeded(res.db, rows[0]["id"], "w1", {})  # ... no release followed
+    assert _sweep(res).released == 1
+    assert jobs() == ids[:3]
+    assert _sweep(res).released == 0 and jobs() == ids[:3]
 
 
 def test_one_sweeper_at_a_time(res: Resources, settings: SweeperSettings) -> None:

@@ -7,6 +7,7 @@ processors are installed the way a third-party plugin would be.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -75,9 +76,14 @@ def storage(settings: WorkerSettings) -> Storage:
 class TaskFactory:
     """Creates queued tasks the way upload does: row, object, queued, XADD."""
 
-    def __init__(self, db: Database, storage: Storage, client: redis.Redis) -> None:
+    def __init__(
+        self, db: Database, storage: Storage, client: redis.Redis, share: int = 1_000_000
+    ) -> None:
         self.db, self.storage, self.redis = db, storage, client
         self.owner = uuid.uuid4()
+        # The owner's fair share (jobs on a stream or running); test_fair_share.py sets it,
+        # the other tests send every job at once.
+        self.share = share
 
     def __call__(
         self,
@@ -105,8 +111,7 @@ class TaskFactory:
         row = taskstore.mark_queued(self.db, row["id"])
         assert row is not None
         if enqueue:
-            jobs.enqueue_job(self.redis, processor, row["id"])
-            taskstore.mark_enqueued(self.db, row["id"])
+            jobs.send_job(self.db, self.redis, row, max_dispatched=self.share)
         return row
 
     def get(self, task_id: Any) -> dict[str, Any]:
@@ -126,6 +131,15 @@ class TaskFactory:
 def tasks(db: Database, storage: Storage, redis_client: redis.Redis) -> TaskFactory:
     """Factory of queued tasks."""
     return TaskFactory(db, storage, redis_client)
+
+
+@pytest.fixture
+def owner_tasks(
+    db: Database, storage: Storage, redis_client: redis.Redis
+) -> Callable[..., TaskFactory]:
+    """``owner_tasks(share=n)``: a factory of queued tasks of one more owner, whose jobs are
+    sent within a fair share of ``n``."""
+    return functools.partial(TaskFactory, db, storage, redis_client)
 
 
 @pytest.fixture

@@ -43,11 +43,16 @@ def test_health_endpoints_presence_and_catalogue(
 
     done = tasks("checksum", b"abc")
     tasks.wait_status(done["id"], "succeeded")
-    metrics = requests.get(worker.url("/metrics"), timeout=5).text
+    # The job's time is observed once the worker is done with it, a moment after the row
+    # says succeeded (it ACKs and sends the owner's next held job in between).
+    seconds = 'backdrop_worker_job_seconds_count{outcome="succeeded",processor="checksum"} 1.0'
+
+    def observed() -> str | None:
+        text = requests.get(worker.url("/metrics"), timeout=5).text
+        return text if seconds in text else None
+
+    metrics = wait_for(observed, 10)
     assert 'backdrop_worker_jobs_succeeded_total{processor="checksum"} 1.0' in metrics
-    assert (
-        'backdrop_worker_job_seconds_count{outcome="succeeded",processor="checksum"} 1.0' in metrics
-    )
 
     # A flushed Redis heals: the catalogue comes back with the next presence beat.
     redis_client.delete(PROCESSORS_KEY)

@@ -92,11 +92,18 @@ class FleetCollector(Collector):
         )
         wait = GaugeMetricFamily(
             "backdrop_queue_oldest_wait_seconds",
-            "How long the oldest due queued task of the processor has waited",
+            "How long the oldest job sent to the processor's stream has waited for a worker",
+            labels=["processor"],
+        )
+        held = GaugeMetricFamily(
+            "backdrop_queue_held",
+            "Queued tasks kept off the stream by their owner's fair share",
             labels=["processor"],
         )
         now = datetime.now(UTC)
         for processor, row in backlog.items():
             since = row["oldest_queued_at"]
             wait.add_metric([processor], (now - since).total_seconds() if since else 0.0)
+            held.add_metric([processor], float(row["held"]))
         yield wait
+        yield held

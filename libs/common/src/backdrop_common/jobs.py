@@ -44,12 +44,42 @@ def ensure_group(client: redis.Redis, processor: str) -> None:
             raise
 
 
-def send_job(db: Database, client: redis.Redis, row: Mapping[str, Any]) -> taskstore.TaskRow | None:
-    """XADD the job of task ``row``, then record its entry (``mark_enqueued``).
+def send_job(
+    db: Database, client: redis.Redis, row: Mapping[str, Any], *, max_dispatched: int
+) -> taskstore.TaskRow | None:
+    """Put the job of task ``row`` on its stream, within its owner's fair share.
 
-    The one way a job reaches its stream. Returns the updated row (None when the task moved
-    on meanwhile). A crash between the two steps leaves the task unconfirmed, so the sweeper
-    sends it again: two entries, which ``claim`` makes harmless.
+    The one way a job reaches its stream. A task already admitted (or ``running``: a relay,
+    or a re-send after Redis lost the entry) is sent as it is. A new one goes through
+    admission (``dispatch_waiting``): the owner's oldest waiting tasks are sent while fewer
+    than ``max_dispatched`` of theirs are dispatched or running; beyond that the task stays
+    ``queued`` in PostgreSQL, held, until one of theirs ends. Returns the updated row, or
+    None when the task was held or moved on meanwhile.
+    """
+    if row["status"] == "running" or row.get("dispatched_at") is not None:
+        return _send(db, client, row)
+    sent = dispatch_waiting(db, client, row["owner_id"], max_dispatched=max_dispatched)
+    return next((new for new in sent if new["id"] == row["id"]), None)
+
+
+def dispatch_waiting(
+    db: Database, client: redis.Redis, owner_id: taskstore.TaskId, *, max_dispatched: int
+) -> list[taskstore.TaskRow]:
+    """Send the owner's oldest waiting jobs while fewer than ``max_dispatched`` of theirs
+    are dispatched or running (``taskstore.admit_waiting``); the rows sent.
+
+    Called on each new job, after each of the owner's tasks leaves its slot (the worker,
+    a cancel) and by every sweep, so a release that was lost delays work, never strands it.
+    """
+    admitted = taskstore.admit_waiting(db, owner_id, max_dispatched)
+    return [new for row in admitted if (new := _send(db, client, row)) is not None]
+
+
+def _send(db: Database, client: redis.Redis, row: Mapping[str, Any]) -> taskstore.TaskRow | None:
+    """XADD the job of ``row``, then record its entry (``mark_enqueued``).
+
+    A crash between the two steps leaves the task unconfirmed, so the sweeper sends it
+    again: two entries, which ``claim`` makes harmless.
     """
     with tracing.span("task queued", row.get("traceparent"), {"backdrop.task_id": str(row["id"])}):
         entry_id = enqueue_job(client, row["processor"], row["id"])

@@ -33,8 +33,15 @@ class QueueSchema(Schema):
     oldest_undelivered_age_s = fields.Float(allow_none=True)
     queued = fields.Integer(metadata={"description": "Tasks queued (task table)."})
     running = fields.Integer(metadata={"description": "Tasks running (task table)."})
+    held = fields.Integer(
+        metadata={
+            "description": "Queued tasks kept off the stream: their owner has "
+            "BACKDROP_MAX_DISPATCHED_PER_USER jobs on a stream or running (included in queued)."
+        }
+    )
     oldest_waiting_age_s = fields.Float(
-        allow_none=True, metadata={"description": "Age of the oldest due queued task."}
+        allow_none=True,
+        metadata={"description": "Age of the oldest queued task sent to the stream (not held)."},
     )
 
 

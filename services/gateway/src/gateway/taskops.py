@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from backdrop_common import events, taskstore
+from backdrop_common import events, jobs, taskstore
 from backdrop_common.errors import (
     IdempotencyMismatch,
     NotFound,
@@ -198,6 +198,8 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
         raise NotFound("No such task.")
     if row["status"] == "cancelled" and row["queued_at"] is None:
         _withdraw_upload(row)
+    if row["status"] == "cancelled" and row.get("dispatched_at") is not None:
+        _release_slot(row)
     if row["status"] == "running":
         try:
             events.signal_cancel(res.redis, row["id"])
@@ -206,6 +208,18 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
             log.warning("could not signal cancellation of task %s", row["id"])
     events.publish_status(res.redis, row)
     return task_doc(row)
+
+
+def _release_slot(row: taskstore.TaskRow) -> None:
+    """A dispatched task was cancelled before a worker took it: send the owner's next held
+    job (best effort: the sweeper sends it within a sweep otherwise)."""
+    res = resources()
+    try:
+        jobs.dispatch_waiting(
+            res.db, res.redis, row["owner_id"], max_dispatched=res.settings.max_dispatched_per_user
+        )
+    except (redis.RedisError, Unavailable):
+        log.warning("could not send the next job of the owner of task %s", row["id"])
 
 
 def _withdraw_upload(row: taskstore.TaskRow) -> None:

@@ -42,8 +42,14 @@ def redis_lost_data(client: redis.Redis) -> bool:
     return bool(created)
 
 
-def resend_lost(db: Database, client: redis.Redis, *, older_than_s: float, limit: int) -> int:
-    """Send again the jobs (checked ``older_than_s`` ago or more) whose entry is gone."""
+def resend_lost(
+    db: Database, client: redis.Redis, *, older_than_s: float, max_dispatched: int, limit: int
+) -> int:
+    """Send again the jobs (checked ``older_than_s`` ago or more) whose entry is gone.
+
+    Only admitted jobs were ever on a stream; held ones wait for their owner's fair share
+    (``max_dispatched``) in PostgreSQL, so a Redis wipe never sends them around it.
+    """
     rows = taskstore.deliveries_to_check(db, older_than_s=older_than_s, limit=limit)
     if not rows:
         return 0
@@ -56,7 +62,7 @@ def resend_lost(db: Database, client: redis.Redis, *, older_than_s: float, limit
     for processor in sorted({row["processor"] for row in lost}):
         jobs.ensure_group(client, processor)
     for row in lost:
-        jobs.send_job(db, client, row)
+        jobs.send_job(db, client, row, max_dispatched=max_dispatched)
     RESENT.inc(len(lost))
     if lost:
         log.warning("re-sent %d job(s) whose stream entry was gone", len(lost))

@@ -63,6 +63,7 @@ def run(settings: SweeperSettings, stop: threading.Event) -> None:
             report = sweep_once(
                 res.db, res.redis, res.storage,
                 relay_after_s=settings.relay_after_s, stale_after_s=stale,
+                max_dispatched=settings.max_dispatched_per_user,
                 input_grace_s=settings.input_grace_s,
             )  # fmt: skip
             if report.redis_lost_data:

@@ -2,10 +2,12 @@
 
 Each sweep expires uploads past their window (removing partial objects and open multipart
 uploads); deletes what presigned forms wrote to the input keys of tasks that had moved on
-(cancelled, expired, or already verified) once those forms have expired; relays queued
-tasks whose job never reached the stream (a crash between the commit and the XADD) or whose
-retry time has come; and re-sends jobs Redis lost (``sweeper.recovery``). Several sweepers
-may run: a transaction-level advisory lock lets one sweep at a time.
+(cancelled, expired, or already verified) once those forms have expired; relays jobs that
+were admitted but never reached their stream (a crash between the commit and the XADD);
+re-sends jobs Redis lost (``sweeper.recovery``); and sends waiting jobs (held over their
+owner's fair share, retries whose time came, jobs whose first send was lost) as far as
+their owners' shares allow. Several sweepers may run: a transaction-level advisory lock
+lets one sweep at a time.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from sweeper import recovery
 log = logging.getLogger(__name__)
 LOCK_KEY = zlib.crc32(b"backdrop-sweeper")
 EXPIRED = Counter("backdrop_sweeper_expired_total", "Uploads expired by the sweeper")
-RELAYED = Counter("backdrop_sweeper_relayed_total", "Jobs (re)sent to their stream")
+RELAYED = Counter("backdrop_sweeper_relayed_total", "Admitted jobs (re)sent to their stream")
+RELEASED = Counter(
+    "backdrop_sweeper_released_total", "Waiting jobs sent within their owner's fair share"
+)
 SWEPT = Counter("backdrop_sweeper_inputs_swept_total", "Input keys swept after their window")
 
 
@@ -36,6 +41,7 @@ class SweepReport:
     expired: int = 0
     swept: int = 0  # input keys cleaned after their upload window
     relayed: int = 0
+    released: int = 0  # waiting jobs sent as their owners' fair shares allowed
     resent: int = 0  # jobs whose stream entry Redis had lost
     redis_lost_data: bool = False
     skipped: bool = False  # another sweeper held the lock
@@ -68,12 +74,22 @@ def _sweep_inputs(db: Database, storage: Storage, grace_s: float, limit: int) ->
     return len(rows)
 
 
-def _relay(db: Database, client: redis.Redis, older_than_s: float, limit: int) -> int:
+def _relay(db: Database, client: redis.Redis, older_than_s: float, cap: int, limit: int) -> int:
     rows = taskstore.due_for_enqueue(db, older_than_s=older_than_s, limit=limit)
     for row in rows:
-        jobs.send_job(db, client, row)
+        jobs.send_job(db, client, row, max_dispatched=cap)
     RELAYED.inc(len(rows))
     return len(rows)
+
+
+def _release(db: Database, client: redis.Redis, cap: int, limit: int) -> int:
+    """Send what each owner's fair share allows: held jobs whose release was lost (a worker
+    died before it), retries whose time came, jobs whose first send never happened."""
+    sent = 0
+    for owner in taskstore.owners_waiting(db, limit=limit):
+        sent += len(jobs.dispatch_waiting(db, client, owner, max_dispatched=cap))
+    RELEASED.inc(sent)
+    return sent
 
 
 def sweep_once(
@@ -82,12 +98,14 @@ def sweep_once(
     storage: Storage,
     *,
     relay_after_s: float,
+    max_dispatched: int,
     stale_after_s: float | None = None,
     input_grace_s: float = 60.0,
     limit: int = 500,
 ) -> SweepReport:
-    """One sweep: expire overdue uploads, sweep inputs whose URLs have lapsed, relay due
-    jobs, re-send lost ones.
+    """One sweep: expire overdue uploads, sweep inputs whose URLs have lapsed, relay jobs
+    admitted but not sent, send waiting jobs within each owner's ``max_dispatched``, re-send
+    lost ones.
 
     Jobs sent at least ``stale_after_s`` ago are checked against their stream (None: only
     when Redis lost its data, then every one is). Skipped while another sweeper runs.
@@ -103,17 +121,19 @@ def sweep_once(
         report.swept = _sweep_inputs(db, storage, input_grace_s, limit)
         try:
             report.redis_lost_data = recovery.redis_lost_data(client)
-            report.relayed = _relay(db, client, relay_after_s, limit)
+            report.relayed = _relay(db, client, relay_after_s, max_dispatched, limit)
             check_after = 0.0 if report.redis_lost_data else stale_after_s
             if check_after is not None:
                 report.resent = recovery.resend_lost(
-                    db, client, older_than_s=check_after, limit=limit
-                )
+                    db, client, older_than_s=check_after, max_dispatched=max_dispatched,
+                    limit=limit,
+                )  # fmt: skip
+            report.released = _release(db, client, max_dispatched, limit)
         except redis.RedisError as exc:
             log.warning("Redis is unavailable (%s); relay postponed", type(exc).__name__)
-    if report.expired or report.swept or report.relayed or report.resent:
+    if report.expired or report.swept or report.relayed or report.resent or report.released:
         log.info(
-            "sweep: %d expired, %d inputs swept, %d relayed, %d re-sent",
-            report.expired, report.swept, report.relayed, report.resent,
+            "sweep: %d expired, %d inputs swept, %d relayed, %d re-sent, %d released",
+            report.expired, report.swept, report.relayed, report.resent, report.released,
         )  # fmt: skip
     return report

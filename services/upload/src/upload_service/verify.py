@@ -173,13 +173,15 @@ def _verify_and_queue(
 
 
 def enqueue(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
-    """Announce a freshly queued task and put its job on the stream (best effort: the
-    sweeper relays whatever this could not send)."""
+    """Announce a freshly queued task and put its job on the stream within its owner's fair
+    share (best effort: the sweeper sends whatever this could not, or held)."""
     fault_point(QUEUED_BEFORE_XADD)
     # The queued event goes first, so it cannot land after the worker's "running".
     events.publish_status(res.redis, row)
     try:
-        sent = jobs.send_job(res.db, res.redis, row)
+        sent = jobs.send_job(
+            res.db, res.redis, row, max_dispatched=res.settings.max_dispatched_per_user
+        )
     except redis.RedisError:
         log.warning("could not enqueue task %s; the sweeper will relay it", row["id"])
         return row

@@ -109,7 +109,7 @@ def _requeue(
         # XADD before our ACK: a crash in between leaves two entries (harmless), never none.
         # A delayed retry is sent by the relay once next_attempt_at has come.
         try:
-            jobs.send_job(rt.db, rt.redis, new)
+            jobs.send_job(rt.db, rt.redis, new, max_dispatched=rt.settings.max_dispatched_per_user)
         except (redis.RedisError, Unavailable) as exc:
             log.warning("re-enqueue failed (%s); the relay will send it", type(exc).__name__)
     return new
@@ -154,6 +154,17 @@ def _write(rt: Runtime, row: dict[str, Any], step: Step, outcome: Outcome) -> An
     return new
 
 
+def _release_slot(rt: Runtime, row: dict[str, Any]) -> None:
+    """The task left its slot of the owner's fair share: send their next held job (best
+    effort: the sweeper sends it within a sweep otherwise)."""
+    try:
+        jobs.dispatch_waiting(
+            rt.db, rt.redis, row["owner_id"], max_dispatched=rt.settings.max_dispatched_per_user
+        )
+    except (redis.RedisError, Unavailable) as exc:
+        log.warning("could not send the owner's next job (%s)", type(exc).__name__)
+
+
 LABELS = {"succeed": "succeeded", "cancel": "cancelled", "fail": "failed",
           "requeue": "retry", "hand_back": "handed_back"}  # fmt: skip
 
@@ -170,5 +181,6 @@ def finalise(
         return "lease_lost", False
     events.publish_status(rt.redis, new)
     rt.consumer.ack(delivery)
+    _release_slot(rt, new)
     # A success that met an accepted cancel was written as a cancel: label what happened.
     return "cancelled" if new["status"] == "cancelled" else LABELS[step.action], True

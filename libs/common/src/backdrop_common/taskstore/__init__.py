@@ -13,6 +13,7 @@ from __future__ import annotations
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
 from backdrop_common.retries import EXHAUSTED
+from backdrop_common.taskstore._admission import admit_waiting, owners_waiting
 from backdrop_common.taskstore._dead_letters import (
     count_dead_letters,
     discard_dead_letter,
@@ -76,6 +77,7 @@ __all__ = [
     "WORKER_LOST",
     "TaskId",
     "TaskRow",
+    "admit_waiting",
     "awaiting_upload_bytes",
     "backlog_by_processor",
     "claim",
@@ -105,6 +107,7 @@ __all__ = [
     "mark_queued",
     "mark_succeeded",
     "migrate_tasks",
+    "owners_waiting",
     "request_cancel",
     "requeue",
     "retry_failed",

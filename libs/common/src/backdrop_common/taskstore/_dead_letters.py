@@ -38,13 +38,14 @@ def retry_failed(db: Database, task_id: TaskId) -> TaskRow | None:
     """Operator retry of a failed task (a dead letter or any other): ``failed → queued``.
 
     The attempt budget starts again; the history in ``attempt_errors`` is kept. The sweeper
-    relays the job at its next sweep.
+    admits the job at its next sweep (within the owner's cap).
     """
     return guarded_update(
         db,
         task_id,
         "status = 'queued', attempts = 0, queued_at = now(), enqueued_at = NULL,"
-        " next_attempt_at = now(), finished_at = NULL, worker_id = NULL, lease_until = NULL,"
+        " dispatched_at = NULL, next_attempt_at = now(), finished_at = NULL, worker_id = NULL,"
+        " lease_until = NULL,"
         " error_code = NULL, error_message = NULL, result = NULL, discarded_at = NULL",
         "status = 'failed'",
     )

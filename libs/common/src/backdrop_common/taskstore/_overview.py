@@ -61,15 +61,17 @@ def search_tasks(
 
 
 def backlog_by_processor(db: Database) -> dict[str, dict[str, Any]]:
-    """Per processor: tasks ``queued`` and ``running`` now, and since when the oldest due
-    queued task waits (from its retry time if it had one; a retry not due yet waits for
-    nobody, so it does not count)."""
+    """Per processor: tasks ``queued`` and ``running`` now, ``held`` (queued and due but not
+    sent: over their owner's fair share), and since when the oldest job on the stream waits
+    for a worker (``oldest_queued_at``, from its admission; held tasks wait for their owner's
+    own jobs, which more workers would not shorten, and retries not due wait for nobody)."""
     rows = fetch_all(
         db,
         "SELECT processor, count(*) FILTER (WHERE status = 'queued') AS queued,"
         " count(*) FILTER (WHERE status = 'running') AS running,"
-        " min(coalesce(next_attempt_at, queued_at)) FILTER (WHERE status = 'queued'"
-        "   AND coalesce(next_attempt_at, queued_at) <= now()) AS oldest_queued_at"
+        " count(*) FILTER (WHERE status = 'queued' AND dispatched_at IS NULL"
+        "   AND coalesce(next_attempt_at, queued_at) <= now()) AS held,"
+        " min(dispatched_at) FILTER (WHERE status = 'queued') AS oldest_queued_at"
         " FROM tasks.tasks WHERE status IN ('queued', 'running') GROUP BY processor",
         {},
     )

@@ -57,7 +57,7 @@ def mark_queued(
         db,
         task_id,
         "status = 'queued', queued_at = now(), enqueued_at = NULL, next_attempt_at = NULL,"
-        " multipart_upload_id = coalesce(%(u)s, multipart_upload_id),"
+        " dispatched_at = NULL, multipart_upload_id = coalesce(%(u)s, multipart_upload_id),"
         " object_key = coalesce(%(k)s, object_key), size = coalesce(size, %(size)s)",
         "status = 'awaiting_upload'",
         u=multipart_upload_id,
@@ -218,7 +218,8 @@ def requeue(
         db,
         task_id,
         "status = 'queued', worker_id = NULL, lease_until = NULL, queued_at = now(),"
-        " enqueued_at = NULL, next_attempt_at = now() + make_interval(secs => %(d)s),"
+        " enqueued_at = NULL, dispatched_at = NULL,"
+        " next_attempt_at = now() + make_interval(secs => %(d)s),"
         " attempts = greatest(0, attempts - %(refund)s),"
         " error_code = coalesce(%(c)s, error_code), error_message = coalesce(%(m)s, error_message)"
         + history,

@@ -38,6 +38,7 @@ def queues(minutes: int) -> dict[str, Any]:
         tasks = backlog.get(queue["processor"], {})
         queue["queued"] = int(tasks.get("queued", 0))
         queue["running"] = int(tasks.get("running", 0))
+        queue["held"] = int(tasks.get("held", 0))
         queue["oldest_waiting_age_s"] = _age_s(tasks.get("oldest_queued_at"))
         items.append(queue)
     throughput = [

@@ -177,13 +177,14 @@ function renderQueues(doc) {
   fill("queues-table", doc.items.map((q) => el("tr", { dataset: { processor: q.processor } },
     el("td", {}, el("b", {}, q.processor)),
     el("td", {}, num(q.queued)),
+    el("td", {}, num(q.held)),
     el("td", {}, num(q.running)),
     el("td", { class: q.oldest_waiting_age_s > 60 ? "warn" : "" }, age(q.oldest_waiting_age_s)),
     el("td", {}, num(q.length)),
     el("td", {}, num(q.lag)),
     el("td", {}, num(q.pending)),
     el("td", {}, q.consumers.length ? q.consumers.map((c) => c.name).join(", ") : el("span", { class: "warn" }, "none")),
-  )), "No processor has a queue yet.", 8);
+  )), "No processor has a queue yet.", 9);
 }
 
 function renderWorkers(doc) {
