@@ -53,11 +53,12 @@ class BaseServiceSettings(BaseSettings):
     # Networks a webhook URL may resolve into although they are not public (JSON list of
     # CIDRs, e.g. '["127.0.0.1/32"]'); checked by the gateway and by the sweeper's sender.
     webhook_allow_networks: list[str] = []
-    max_dispatched_per_user: int = Field(default=4, ge=1)
+    max_dispatched_per_user: int = Field(default=3, ge=1)
     """Fair share: an owner's jobs that may be on a stream or running at once; more wait in
-    PostgreSQL (``backdrop_common.jobs``). Below the fleet's job slots (3 workers x 2 in
-    docker-compose), so one user's backlog leaves slots for everyone else. Every service
-    that sends jobs (upload, worker, sweeper, gateway) must see the same value."""
+    PostgreSQL (``backdrop_common.jobs``). Below the fleet's job slots (4 in the dev stack
+    and the Kubernetes base, 6 in docker-compose), so one user's backlog leaves slots for
+    others. Every service that sends jobs (upload, worker, sweeper, gateway) must see the
+    same value."""
 
     @property
     def is_development(self) -> bool:
