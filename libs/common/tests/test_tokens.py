@@ -6,12 +6,14 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Iterator
 
 import jwt
 import pytest
 import redis
 from backdrop_common.errors import Unauthorized, register_error_handlers
 from backdrop_common.redis_keys import REVOCATIONS_SINCE, revoked_jti_key, revoked_sid_key
+from backdrop_common.revocation_watch import RevocationWatch
 from backdrop_common.tokens import (
     REVOCATION_CLOCK_LEEWAY_S,
     JWKSKeyResolver,
@@ -26,10 +28,17 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 
 
-@pytest.fixture
-def verifier(token_minter: TokenMinter, redis_client: redis.Redis) -> TokenVerifier:
+@pytest.fixture(params=["redis", "watched"])
+def verifier(
+    request: pytest.FixtureRequest, token_minter: TokenMinter, redis_client: redis.Redis
+) -> Iterator[TokenVerifier]:
+    """A verifier that reads the revocation marks from Redis every time, and one that
+    answers from a ``RevocationWatch`` (the gateway's): every revocation test runs on both."""
     resolver = JWKSKeyResolver(token_minter.jwks_url)  # type: ignore[attr-defined]
-    return TokenVerifier(resolver, "backdrop-auth", "backdrop", redis_client)
+    watch = RevocationWatch(redis_client) if request.param == "watched" else None
+    yield TokenVerifier(resolver, "backdrop-auth", "backdrop", redis_client, revocations=watch)
+    if watch is not None:
+        watch.close()
 
 
 def test_valid_token_gives_principal(token_minter: TokenMinter, verifier: TokenVerifier) -> None:
@@ -211,7 +220,8 @@ def test_require_auth_refuses_a_missing_role_with_403(
 def test_revocation_refuses_a_token_already_verified(
     token_minter: TokenMinter, verifier: TokenVerifier, redis_client: redis.Redis
 ) -> None:
-    # The signature check is remembered between requests; the revocation look-up is not.
+    # The signature check is remembered between requests; a revocation is seen at once
+    # (read every time, or remembered only until Redis says the mark changed).
     token = token_minter.mint()
     principal = verifier.verify(token)
     assert verifier.verify(token) == principal

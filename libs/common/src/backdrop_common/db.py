@@ -3,18 +3,25 @@
 After PostgreSQL restarts, every idle pooled connection is dead although psycopg2 does not
 know it yet. A borrowed connection is therefore checked first (``_usable``) and replaced when
 stale, and ``run`` retries its work once when the connection dies under it.
+
+Rows are plain dicts keyed by column name (``DictRowCursor``). A read-only statement run
+with ``fetch_prepared`` is planned once per connection (a server-side prepared statement).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import re
 import select
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
@@ -28,6 +35,108 @@ psycopg2.extras.register_uuid()
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FD_SETSIZE = 1024  # select() cannot watch descriptors from here on
+Row = dict[str, Any]
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+class DictRowCursor(psycopg2.extensions.cursor):  # type: ignore[misc]
+    """A cursor whose rows are plain dicts keyed by column name.
+
+    psycopg2's ``RealDictCursor`` builds every row in Python, one ``__setitem__`` per
+    column: a 20-row page of tasks cost 390 us of client CPU that way, 110 us as tuples
+    zipped onto the column names here (the "100 us per row" of the gateway's list profile).
+    """
+
+    def _names(self) -> list[str]:
+        return [column.name for column in self.description or ()]
+
+    def fetchone(self) -> Any:
+        """The next row, or None (typed ``Any`` as psycopg2's own cursors are)."""
+        row = super().fetchone()
+        return None if row is None else dict(zip(self._names(), row, strict=True))
+
+    def fetchmany(self, size: int | None = None) -> list[Row]:
+        """Up to ``size`` rows (``arraysize`` by default)."""
+        names = self._names()
+        rows = super().fetchmany(self.arraysize if size is None else size)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def fetchall(self) -> list[Row]:
+        """Every remaining row."""
+        names = self._names()
+        return [dict(zip(names, row, strict=True)) for row in super().fetchall()]
+
+    def __iter__(self) -> Iterator[Row]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+
+class _Connection(psycopg2.extensions.connection):  # type: ignore[misc]
+    """A pooled connection that knows which statements it has prepared (they live as long
+    as the server session, so with the connection)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
+class _Statement:
+    """A ``%(name)s``-style read as PostgreSQL's ``PREPARE`` / ``EXECUTE`` pair."""
+
+    def __init__(self, query: str) -> None:
+        names = list(dict.fromkeys(_PLACEHOLDER.findall(query)))
+        position = {name: f"${i}" for i, name in enumerate(names, 1)}
+        self.name = "bd_" + hashlib.sha1(query.encode(), usedforsecurity=False).hexdigest()[:20]
+        body = _PLACEHOLDER.sub(lambda m: position[m.group(1)], query).replace("%%", "%")
+        self.prepare = f"PREPARE {self.name} AS {body}"
+        self.execute = f"EXECUTE {self.name}" + (
+            "(" + ", ".join(f"%({name})s" for name in names) + ")" if names else ""
+        )
+
+
+# The statements seen so far; None marks one PostgreSQL cannot prepare (a parameter whose
+# type it cannot infer, a tuple for ``IN``): it runs as sent.
+_STATEMENTS: dict[str, Any] = {}
+
+
+def fetch_prepared(cur: DictRowCursor, query: str, args: Mapping[str, Any]) -> list[Row]:
+    """Run the read-only ``query`` as a prepared statement of ``cur``'s connection; every row.
+
+    The connection must be in autocommit (``Database.run(..., read=True)``): PostgreSQL then
+    parses and plans the statement once per connection instead of on every request, a
+    third of a task read's cost on the server. A plan gone stale (another process added a
+    column: "cached plan must not change result type") or dropped is prepared again.
+    """
+    statement = _STATEMENTS.get(query, ...)
+    if statement is ...:
+        statement = _STATEMENTS.setdefault(query, _Statement(query))
+    conn = cur.connection
+    prepared: set[str] | None = getattr(conn, "prepared", None)
+    if statement is None or prepared is None or not conn.autocommit:
+        cur.execute(query, args)
+        return cur.fetchall()
+    for attempt in (1, 2):
+        if statement.name not in prepared:
+            try:
+                cur.execute(statement.prepare)
+            except (psycopg2.errors.IndeterminateDatatype, psycopg2.errors.SyntaxError):
+                _STATEMENTS[query] = None
+                cur.execute(query, args)
+                return cur.fetchall()
+            prepared.add(statement.name)
+        try:
+            cur.execute(statement.execute, args)
+            return cur.fetchall()
+        except psycopg2.errors.InvalidSqlStatementName:
+            if attempt == 2:
+                raise
+            prepared.discard(statement.name)  # dropped (DISCARD ALL): prepare it again
+        except psycopg2.errors.FeatureNotSupported:
+            if attempt == 2:
+                raise
+            prepared.discard(statement.name)  # the table changed under the plan
+            cur.execute(f"DEALLOCATE {statement.name}")
+    raise AssertionError("unreachable")
 
 
 def _usable(conn: Any) -> bool:
@@ -96,6 +205,7 @@ class Database:
                         self.dsn,
                         connect_timeout=self.connect_timeout,
                         application_name="backdrop",
+                        connection_factory=_Connection,
                     )
         return self._pool
 
@@ -137,16 +247,16 @@ class Database:
             pool.putconn(conn, close=broken)
 
     @contextlib.contextmanager
-    def cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
+    def cursor(self) -> Iterator[DictRowCursor]:
         """One transaction: commit when the block succeeds, roll back when it raises."""
         with (
             self.connection() as conn,
             conn,
-            conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur,
+            conn.cursor(cursor_factory=DictRowCursor) as cur,
         ):
             yield cur
 
-    def run(self, work: Callable[[psycopg2.extras.RealDictCursor], T], *, read: bool = False) -> T:
+    def run(self, work: Callable[[DictRowCursor], T], *, read: bool = False) -> T:
         """``work(cursor)`` in one transaction, run again once if the connection died under it.
 
         A connection lost before the commit means PostgreSQL rolled the transaction back, so
@@ -162,7 +272,7 @@ class Database:
                 with self.connection() as conn:
                     conn.autocommit = read
                     try:
-                        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                        with conn.cursor(cursor_factory=DictRowCursor) as cur:
                             result = work(cur)
                     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                         if conn.closed and attempt == 1:

@@ -8,6 +8,7 @@ from backdrop_common.app import create_service_app
 from backdrop_common.errors import BackdropError
 from backdrop_common.fleet_metrics import FleetCollector
 from backdrop_common.health import health_blueprint, readiness_checks
+from backdrop_common.revocation_watch import RevocationWatch
 from backdrop_common.taskstore import migrate_tasks
 from backdrop_common.tokens import JWKSKeyResolver, TokenVerifier, bearer_token
 from flask import Flask, current_app
@@ -43,6 +44,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
         settings.jwt_issuer,
         settings.jwt_audience,
         res.redis,
+        revocations=RevocationWatch(res.redis),
     )
     for module in (tasks, processors, sse, webhooks, forward, aliases, docs):
         app.register_blueprint(module.bp)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from backdrop_common.db import Database
+from backdrop_common.db import Database, fetch_prepared
 
 TaskRow = dict[str, Any]
 TaskId = uuid.UUID | str
@@ -27,12 +27,15 @@ def fetch_all(
 ) -> list[TaskRow]:
     """Run ``query`` in its own transaction (again once if the connection died); every row.
 
-    ``read=True`` for a read-only ``SELECT``: autocommit, one round trip (``Database.run``).
+    ``read=True`` for a read-only ``SELECT``: autocommit, one round trip (``Database.run``),
+    planned once per connection (``fetch_prepared``).
     """
 
     def work(cur: Any) -> list[TaskRow]:
+        if read:
+            return fetch_prepared(cur, query, args)
         cur.execute(query, args)
-        return [dict(r) for r in cur.fetchall()]
+        return cur.fetchall()  # type: ignore[no-any-return]
 
     return db.run(work, read=read)
 
