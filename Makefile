@@ -66,6 +66,7 @@ test-faults: install ## Fault suite: own PostgreSQL/Redis/S3, kills, wipes, outa
 	  $(PYTEST_ARGS)
 
 test-containers: install ## Images, the compose stack (project backdrop-ci, :28080), e2e + container tests, k8s checks
+	@scripts/system-packages.sh prometheus
 	@scripts/containers/test.sh
 
 bench: install ## Benchmarks: figures and ratios against baselines measured in the same run
