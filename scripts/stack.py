@@ -5,8 +5,11 @@
     python scripts/stack.py status [--profile dev|e2e]
 
 Processes run under supervisord (PIDs, sockets and logs in ``.run/<profile>/``). ``up`` makes
-sure PostgreSQL, Redis and the S3 stand-in answer (``scripts/infra.sh``), starts the services
-that exist in this checkout, and waits for each ``/readyz``. Both commands are idempotent.
+sure PostgreSQL, Redis and the S3 stand-in answer (``scripts/infra.sh``), migrates both schemas
+as the database's owner (``BACKDROP_DATABASE_URL``'s user) and grants the services' roles
+(``deploy/docker/backdrop-migrate.py``, as compose and Kubernetes do), starts the services that
+exist in this checkout, each connected as its own role (``backdrop_auth``, ``backdrop_tasks``)
+with migrations at start off, and waits for each ``/readyz``. Both commands are idempotent.
 The ``e2e`` profile uses other ports, database and Redis DB, so tests never touch a dev stack.
 """
 
@@ -26,6 +29,7 @@ from pathlib import Path
 import psycopg2  # scripts/stack.py runs with .venv's Python (make up/down/status)
 import psycopg2.extensions
 import redis
+from backdrop_common.dbroles import AUTH_ROLE, TASKS_ROLE, role_url
 from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +89,8 @@ def _env(p: Profile) -> dict[str, str]:
         "GUNICORN_WORKERS": "2",
         # The gateway's /metrics wants this scrape token (or an operator's token).
         "BACKDROP_METRICS_TOKEN": f"{p.name}-metrics-token",
+        # The owner migrates before the services start (``_migrate``); their roles could not.
+        "BACKDROP_MIGRATE_ON_START": "false",
         **(E2E_LIMITS if p.name in PLUGINS else {}),
     }
     # The caller's environment wins, also over the keys set above (another PostgreSQL or
@@ -93,8 +99,23 @@ def _env(p: Profile) -> dict[str, str]:
     return base
 
 
+def _database_as(p: Profile, role: str) -> str:
+    """A supervisord ``environment`` entry: the stack's database URL with ``role`` as the user.
+
+    The password is the one the owner's migration gave the role (``BACKDROP_DB_*_PASSWORD``;
+    none by default: the local server trusts loopback).
+    """
+    env = _env(p)
+    password = env.get(
+        "BACKDROP_DB_AUTH_PASSWORD" if role == AUTH_ROLE else "BACKDROP_DB_TASKS_PASSWORD", ""
+    )
+    url = role_url(env["BACKDROP_DATABASE_URL"], role, password)
+    return 'BACKDROP_DATABASE_URL="{}"'.format(url.replace("%", "%%"))
+
+
 def _programs(p: Profile) -> dict[str, dict[str, str]]:
     gunicorn = f"{VENV_BIN}/gunicorn -c python:backdrop_common.gunicorn_conf"
+    tasks_db = _database_as(p, TASKS_ROLE)
     programs: dict[str, dict[str, str]] = {}
     for name, module, port in (
         ("auth", "auth_service", p.auth),
@@ -102,22 +123,23 @@ def _programs(p: Profile) -> dict[str, dict[str, str]]:
         ("gateway", "gateway", p.gateway),
     ):
         if importlib.util.find_spec(f"{module}.app") is not None:
+            database = _database_as(p, AUTH_ROLE) if name == "auth" else tasks_db
             programs[name] = {
                 "command": f"{gunicorn} '{module}.app:create_app()'",
-                "environment": f'GUNICORN_BIND="127.0.0.1:{port}"',
+                "environment": f'GUNICORN_BIND="127.0.0.1:{port}",{database}',
                 "health": f"http://127.0.0.1:{port}",
             }
     if (VENV_BIN / "backdrop-sweeper").exists():
         programs["sweeper"] = {
             "command": f"{VENV_BIN}/backdrop-sweeper",
-            "environment": f'BACKDROP_SWEEPER_HEALTH_PORT="{p.sweeper}"',
+            "environment": f'BACKDROP_SWEEPER_HEALTH_PORT="{p.sweeper}",{tasks_db}',
             "health": f"http://127.0.0.1:{p.sweeper}",
         }
     if (VENV_BIN / "backdrop-worker").exists():
         prefix = str(p.worker_base)[:-2]
         programs["worker"] = {
             "command": f"{VENV_BIN}/backdrop-worker",
-            "environment": f'BACKDROP_WORKER_HEALTH_PORT="{prefix}%(process_num)02d",'
+            "environment": f'BACKDROP_WORKER_HEALTH_PORT="{prefix}%(process_num)02d",{tasks_db},'
             'BACKDROP_WORKER_ID="%(host_node_name)s-worker-%(process_num)d"'
             # Test stacks' workers also load test processors (plugins), e.g. e2e's ``gate``.
             + (f',PYTHONPATH="{PLUGINS[p.name]}"' if p.name in PLUGINS else ""),
@@ -211,6 +233,26 @@ def _ensure_database(p: Profile, fresh: bool) -> None:
             client.close()
 
 
+def _migrate(p: Profile) -> None:
+    """Both schemas and the services' roles, as the owner: what compose's ``migrate`` runs.
+
+    The bucket is left to the upload service (it creates it at start in development).
+    """
+    env = {
+        **os.environ,
+        **_env(p),
+        "BACKDROP_MIGRATE_BUCKET": "0",
+        "BACKDROP_MIGRATE_WAIT_S": "30",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # backdrop-auth
+    }
+    script = ROOT / "deploy" / "docker" / "backdrop-migrate.py"
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), str(script)], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"stack[{p.name}]: migration failed:\n{done.stdout}{done.stderr}")
+
+
 def _wait_ready(p: Profile, timeout: float = 90.0) -> None:
     urls = [u for prog in _programs(p).values() for u in prog["health"].split(",")]
     deadline = time.monotonic() + timeout
@@ -236,6 +278,7 @@ def up(p: Profile, fresh: bool, ready_timeout: float = 90.0) -> None:
     if fresh and _supervisord_running(p):
         down(p)
     _ensure_database(p, fresh)
+    _migrate(p)
     conf = _write_config(p)
     if not _supervisord_running(p):
         subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(conf)], check=True)

@@ -38,7 +38,7 @@ IMAGES = {
     "worker": "worker",
 }
 # Secrets the base expects the operator to create (never in git).
-EXTERNAL_SECRETS = {"backdrop-secrets"}
+EXTERNAL_SECRETS = {"backdrop-secrets", "backdrop-database"}
 # BACKDROP_* variables read by the images' entry point / migrate script / KEDA, not by Settings.
 EXTRA_VARIABLES = {
     "BACKDROP_SERVICE",
@@ -301,6 +301,7 @@ SETTINGS_CLASSES = (
     ("upload_service.settings", "UploadSettings"),
     ("sweeper.settings", "SweeperSettings"),
     ("worker.settings", "WorkerSettings"),
+    ("backdrop_common.dbroles", "RoleSettings"),  # the migration's (the roles' passwords)
 )
 
 
@@ -333,6 +334,41 @@ def test_migration_job(rendered: tuple[str, list[Doc]]) -> None:
     assert c["image"].startswith("backdrop/auth:"), "migrate needs the auth image (auth schema)"
     assert c["args"] == ["migrate"]
     assert spec["restartPolicy"] in ("OnFailure", "Never")
+
+
+def _database_key(c: Doc) -> str | None:
+    """The key of ``backdrop-database`` a container's BACKDROP_DATABASE_URL comes from."""
+    for env in c.get("env", []):
+        if env["name"] == "BACKDROP_DATABASE_URL":
+            ref = env["valueFrom"]["secretKeyRef"]
+            assert _strip_hash(ref["name"]) == "backdrop-database", ref
+            return str(ref["key"])
+    return None
+
+
+def test_each_container_connects_as_its_own_role(rendered: tuple[str, list[Doc]]) -> None:
+    tree, docs = rendered
+    expected = {
+        "auth": "auth-url",
+        **dict.fromkeys(("gateway", "upload", "sweeper", "worker"), "tasks-url"),
+    }
+    for name, key in expected.items():
+        (c,) = _by(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        assert _database_key(c) == key, (tree, name)
+        # envFrom must not bring another URL (env wins, but a typo would fall back to it).
+        for d in _by(docs, "Secret").values():
+            assert "BACKDROP_DATABASE_URL" not in (
+                (d.get("data") or {}) | (d.get("stringData") or {})
+            )
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    assert _database_key(c) == "owner-url", tree
+    passwords = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in c["env"][1:]}
+    assert passwords == {
+        "BACKDROP_DB_AUTH_PASSWORD": "auth-password",
+        "BACKDROP_DB_TASKS_PASSWORD": "tasks-password",
+    }
+    assert _config(docs)["data"]["BACKDROP_MIGRATE_ON_START"] == "false", tree
 
 
 def test_gateway_hpa(rendered: tuple[str, list[Doc]]) -> None:

@@ -152,7 +152,9 @@ stack() {
     # Fresh secrets every run; production mode, so they must not be placeholders.
     cat >"$RUN/ci.env" <<EOF
 BACKDROP_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+BACKDROP_DB_AUTH_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+BACKDROP_DB_TASKS_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 BACKDROP_S3_ACCESS_KEY=backdrop-ci
 BACKDROP_S3_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
 BACKDROP_METRICS_TOKEN=$METRICS_TOKEN

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
     "BACKDROP_SECRET_KEY": "3f1e0c9a8b7d6e5f4a3b2c1d0e9f8a7b",
     "POSTGRES_PASSWORD": "9c8b7a6d5e4f3a2b",
+    "BACKDROP_DB_AUTH_PASSWORD": "0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d",
+    "BACKDROP_DB_TASKS_PASSWORD": "5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a",
     "BACKDROP_S3_SECRET_KEY": "a1b2c3d4e5f6a7b8c9d0",
 }
 LONG_RUNNING = {"postgres", "redis", "minio", "auth", "gateway", "upload", "sweeper", "worker"}
@@ -61,6 +64,7 @@ SETTINGS_CLASSES = (
     ("upload_service.settings", "UploadSettings"),
     ("sweeper.settings", "SweeperSettings"),
     ("worker.settings", "WorkerSettings"),
+    ("backdrop_common.dbroles", "RoleSettings"),  # the migration's (the roles' passwords)
 )
 
 
@@ -128,6 +132,34 @@ def test_main_file(tmp_path: Path) -> None:
         assert env["BACKDROP_S3_ENDPOINT_URL"] == "http://minio:9000", name
         assert env["BACKDROP_S3_PUBLIC_ENDPOINT_URL"] == "http://localhost:9000", name
         assert services[name].get("read_only") is True, name
+
+
+def test_each_service_connects_as_its_own_role(tmp_path: Path) -> None:
+    services = resolved(tmp_path, "docker-compose.yml")["services"]
+
+    def user_and_password(name: str) -> tuple[str | None, str | None]:
+        url = urlsplit(services[name]["environment"]["BACKDROP_DATABASE_URL"])
+        return url.username, url.password
+
+    # Only the one-shot migration is the owner; it sets the roles' passwords from .env.
+    assert user_and_password("migrate") == ("backdrop", SECRETS["POSTGRES_PASSWORD"])
+    migrate_env = services["migrate"]["environment"]
+    for role in ("AUTH", "TASKS"):
+        key = f"BACKDROP_DB_{role}_PASSWORD"
+        assert migrate_env[key] == SECRETS[key]
+    assert user_and_password("auth") == ("backdrop_auth", SECRETS["BACKDROP_DB_AUTH_PASSWORD"])
+    for name in ("gateway", "upload", "worker", "sweeper"):
+        expected = ("backdrop_tasks", SECRETS["BACKDROP_DB_TASKS_PASSWORD"])
+        assert user_and_password(name) == expected, name
+    for name in ("auth", "gateway", "upload", "worker", "sweeper"):
+        env = services[name]["environment"]
+        # A role may not change a schema: migrating at start would fail.
+        assert str(env["BACKDROP_MIGRATE_ON_START"]).lower() == "false", name
+        # No service but the migration sees the owner's or another role's password.
+        for key in ("POSTGRES_PASSWORD", "BACKDROP_DB_AUTH_PASSWORD", "BACKDROP_DB_TASKS_PASSWORD"):
+            assert SECRETS[key] not in str(env) or key.endswith(
+                "AUTH_PASSWORD" if name == "auth" else "TASKS_PASSWORD"
+            ), (name, key)
 
 
 def test_observability_profile(tmp_path: Path) -> None:

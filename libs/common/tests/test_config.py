@@ -112,3 +112,31 @@ def test_unknown_env_mode_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKDROP_ENV", "staging")
     with pytest.raises(ValidationError, match="env"):
         BaseServiceSettings()
+
+
+@pytest.mark.parametrize("weak", ["backdrop", "pw-7x", "backdrop-dev", " " + STRONG])
+def test_weak_database_password_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, weak: str
+) -> None:
+    # The roles' passwords travel in BACKDROP_DATABASE_URL: checked like every other secret.
+    monkeypatch.setenv("BACKDROP_ENV", "production")
+    monkeypatch.setenv("BACKDROP_SECRET_KEY", STRONG)
+    monkeypatch.setenv("BACKDROP_S3_SECRET_KEY", STRONG)
+    monkeypatch.setenv("BACKDROP_DATABASE_URL", f"postgresql://backdrop_tasks:{weak}@db:5432/b")
+    with pytest.raises(ValidationError, match="password in BACKDROP_DATABASE_URL") as caught:
+        BaseServiceSettings()
+    assert weak.strip() not in str(caught.value).replace("BACKDROP", "")
+
+
+def test_database_url_with_a_real_password_or_none_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BACKDROP_ENV", "production")
+    monkeypatch.setenv("BACKDROP_SECRET_KEY", STRONG)
+    monkeypatch.setenv("BACKDROP_S3_SECRET_KEY", STRONG)
+    for url in (
+        f"postgresql://backdrop_tasks:{secrets.token_hex(32)}@db:5432/b",
+        "postgresql://backdrop_tasks@db:5432/b?sslmode=verify-full",  # certificate auth
+    ):
+        monkeypatch.setenv("BACKDROP_DATABASE_URL", url)
+        assert BaseServiceSettings().database_url == url

@@ -207,27 +207,45 @@ def test_upload_service_down_is_503_and_a_replay_recovers(
     assert again.get_json()["upload"]["method"] == "POST"
 
 
+def _parallel_creates(url: str, token: str, bodies: int, **fields: Any) -> list[int]:
+    """``bodies`` task creations by one user released at the same instant; their statuses."""
+    headers = {"Authorization": f"Bearer {token}"}
+    statuses: list[int] = []
+    start = threading.Barrier(bodies, timeout=30)
+
+    def create() -> None:
+        start.wait()
+        resp = requests.post(
+            f"{url}/v1/tasks", json=task_body(**fields), headers=headers, timeout=60
+        )
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return sorted(statuses)
+
+
 def test_parallel_creates_cannot_pass_the_cap(
     make_app: Any, token_minter: Any, live_server: Any, db: Any
 ) -> None:
     # 40 parallel creates against a cap of 20 used to make 31 tasks.
     server = live_server(make_app(max_unfinished_tasks=20))
     user = uuid.uuid4()
-    headers = {"Authorization": f"Bearer {token_minter.mint(user)}"}
-    statuses: list[int] = []
-    start = threading.Barrier(40, timeout=30)
-
-    def create() -> None:
-        start.wait()
-        resp = requests.post(
-            f"{server.url}/v1/tasks", json=task_body(), headers=headers, timeout=60
-        )
-        statuses.append(resp.status_code)
-
-    threads = [threading.Thread(target=create) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert sorted(statuses) == [201] * 20 + [429] * 20
+    statuses = _parallel_creates(server.url, token_minter.mint(user), 40)
+    assert statuses == [201] * 20 + [429] * 20
     assert taskstore.count_unfinished(db, user) == 20
+
+
+def test_parallel_creates_cannot_pass_the_byte_quota(
+    make_app: Any, token_minter: Any, live_server: Any, db: Any
+) -> None:
+    # The awaiting-upload byte quota is checked under the same creation lock: 40 racing
+    # creates of 10 bytes against 200 bytes may not declare a byte more.
+    server = live_server(make_app(max_unfinished_tasks=1000, max_awaiting_upload_bytes=200))
+    user = uuid.uuid4()
+    statuses = _parallel_creates(server.url, token_minter.mint(user), 40, size=10)
+    assert statuses == [201] * 20 + [429] * 20
+    assert taskstore.awaiting_upload_bytes(db, user) == 200

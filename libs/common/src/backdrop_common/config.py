@@ -8,6 +8,7 @@ names the variable (pydantic-settings raises ``ValidationError`` listing each fi
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,10 @@ class BaseServiceSettings(BaseSettings):
     and the Kubernetes base, 6 in docker-compose), so one user's backlog leaves slots for
     others. Every service that sends jobs (upload, worker, sweeper, gateway) must see the
     same value."""
+    migrate_on_start: bool = True
+    """Apply this service's schema migrations at start (advisory-locked, idempotent). Off
+    where the service connects as its least-privilege role (``backdrop_common.dbroles``),
+    which may not change the schema: the owner's one-shot migration does it first."""
 
     @property
     def is_development(self) -> bool:
@@ -75,10 +80,7 @@ class BaseServiceSettings(BaseSettings):
             (self.database_url, self.redis_url, self.s3_endpoint_url)
         ):
             return self
-        for field, value in (
-            ("BACKDROP_SECRET_KEY", self.secret_key),
-            ("BACKDROP_S3_SECRET_KEY", self.s3_secret_key),
-        ):
+        for field, value in self._secrets():
             reason = secret_policy.weakness(value)
             if reason is not None:
                 raise ValueError(
@@ -87,6 +89,22 @@ class BaseServiceSettings(BaseSettings):
                     "BACKDROP_ENV=test with every backing service on loopback"
                 )
         return self
+
+    def _secrets(self) -> list[tuple[str, str]]:
+        """(what to call it, value) of every secret the production check covers; settings
+        classes with secrets of their own extend it.
+
+        The password in ``BACKDROP_DATABASE_URL`` counts when there is one; a URL without one
+        is accepted (certificate, peer or ``.pgpass`` authentication).
+        """
+        found = [
+            ("BACKDROP_SECRET_KEY", self.secret_key),
+            ("BACKDROP_S3_SECRET_KEY", self.s3_secret_key),
+        ]
+        password = urlsplit(self.database_url).password
+        if password is not None:
+            found.append(("the password in BACKDROP_DATABASE_URL", unquote(password)))
+        return found
 
     @property
     def presign_endpoint_url(self) -> str:

@@ -16,12 +16,18 @@ from auth_service.resources import MIGRATIONS, Resources
 from auth_service.settings import AuthSettings
 
 
-def _resources(ctx: click.Context) -> Resources:
+def _resources(ctx: click.Context, *, migrate: bool = False) -> Resources:
+    """The auth resources; the schema migrated first when asked or BACKDROP_MIGRATE_ON_START.
+
+    ``create-admin`` and ``rotate-key`` run in the auth container as ``backdrop_auth``, which
+    may not change the schema: there only ``migrate`` (run as the owner) migrates.
+    """
     # Tests pass settings as ``obj``; otherwise they come from BACKDROP_* variables.
     settings = ctx.obj if isinstance(ctx.obj, AuthSettings) else AuthSettings()
     auth = Resources.from_settings(settings)
     ctx.call_on_close(auth.close)
-    run_migrations(auth.db, "auth", MIGRATIONS)
+    if migrate or settings.migrate_on_start:
+        run_migrations(auth.db, "auth", MIGRATIONS)
     return auth
 
 
@@ -34,7 +40,7 @@ def cli() -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply the auth schema's migrations and make sure a signing key exists."""
-    auth = _resources(ctx)
+    auth = _resources(ctx, migrate=True)
     kid = auth.keys.ensure_active()
     click.echo(f"auth schema up to date; active signing key {kid}")
 

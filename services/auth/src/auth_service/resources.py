@@ -75,7 +75,8 @@ def resources() -> Resources:
 
 
 class Startup:
-    """Migrations plus an active signing key, done once; retried while the DB is down."""
+    """Migrations (``BACKDROP_MIGRATE_ON_START``) plus an active signing key, done once;
+    retried while the DB is down."""
 
     def __init__(self, res: Resources) -> None:
         self.res = res
@@ -88,9 +89,10 @@ class Startup:
             return
         with self._lock:
             if not self.done:
-                applied = migrate(self.res.db, "auth", MIGRATIONS)
-                if applied:
-                    log.info("applied migrations: %s", ", ".join(applied))
+                if self.res.settings.migrate_on_start:
+                    applied = migrate(self.res.db, "auth", MIGRATIONS)
+                    if applied:
+                        log.info("applied migrations: %s", ", ".join(applied))
                 self.res.keys.ensure_active()
                 self.done = True
 

@@ -36,8 +36,10 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     settings = settings or GatewaySettings()
     app = create_service_app("gateway", settings)
     res = resources.init_app(app, settings)
-    # The gateway owns task records, so it brings the schema up to date before serving.
-    migrate_tasks(res.db)
+    # The gateway owns task records, so it brings the schema up to date before serving
+    # (unless the owner's one-shot migration did, and this role may not: BACKDROP_MIGRATE_ON_START).
+    if settings.migrate_on_start:
+        migrate_tasks(res.db)
     app.extensions["live_streams"] = LiveStreamCap(res.redis, settings)
     app.extensions["token_verifier"] = TokenVerifier(
         JWKSKeyResolver(f"{settings.auth_url}/.well-known/jwks.json"),

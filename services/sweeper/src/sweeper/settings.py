@@ -20,8 +20,6 @@ class SweeperSettings(BaseServiceSettings):
     whose leases lapse meanwhile lost their pending messages with the data)."""
     input_grace_s: float = Field(default=60.0, ge=0)
     """Clock-skew margin: a task's input key is swept this long after its upload window."""
-    migrate_on_start: bool = True
-    """Apply the ``tasks`` schema migrations at start (advisory-locked, idempotent)."""
     sweeper_health_host: str = "127.0.0.1"
     sweeper_health_port: int = Field(default=8083, ge=0, le=65535)
     """Port of the sweeper's /healthz, /readyz, /metrics (0: no health server)."""

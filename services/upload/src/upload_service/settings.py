@@ -24,8 +24,6 @@ class UploadSettings(BaseServiceSettings):
     """Part size when streaming a request body to storage (memory per upload ≈ 2 parts)."""
     ensure_bucket: bool | None = None
     """Create the bucket at start; default: only in development/test."""
-    migrate_on_start: bool = True
-    """Apply the ``tasks`` schema migrations at start (advisory-locked, idempotent)."""
 
     @property
     def should_ensure_bucket(self) -> bool:

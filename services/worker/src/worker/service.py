@@ -90,7 +90,8 @@ class Worker:
     # -- start-up ------------------------------------------------------------------------
     def start(self) -> None:
         """Prepare everything; after this the worker is visible and ready to consume."""
-        taskstore.migrate_tasks(self.rt.db)
+        if self.settings.migrate_on_start:
+            taskstore.migrate_tasks(self.rt.db)
         start_forkserver(sorted(self.rt.processors))  # imports them once, before any job
         self.rt.horses.fill()
         self.rt.consumer.ensure_groups()
