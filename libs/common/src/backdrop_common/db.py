@@ -256,7 +256,13 @@ class Database:
         ):
             yield cur
 
-    def run(self, work: Callable[[DictRowCursor], T], *, read: bool = False) -> T:
+    def run(
+        self,
+        work: Callable[[DictRowCursor], T],
+        *,
+        read: bool = False,
+        single: bool = False,
+    ) -> T:
         """``work(cursor)`` in one transaction, run again once if the connection died under it.
 
         A connection lost before the commit means PostgreSQL rolled the transaction back, so
@@ -266,22 +272,28 @@ class Database:
         ``read=True`` is for work that is one read-only statement: it runs in autocommit,
         which PostgreSQL makes atomic by itself, so it costs one round trip instead of three
         (BEGIN, the statement, COMMIT): most of a short read's time. Reads are safe to repeat.
+
+        ``single=True`` is for work that is one writing statement (a guarded UPDATE): also
+        autocommit and one round trip, committed as durably as by COMMIT before the answer
+        comes back. A connection lost under it is as ambiguous as a lost COMMIT, so it is
+        not run again (``Unavailable``).
         """
+        autocommit = read or single
         for attempt in (1, 2):
             try:
                 with self.connection() as conn:
-                    conn.autocommit = read
+                    conn.autocommit = autocommit
                     try:
                         with conn.cursor(cursor_factory=DictRowCursor) as cur:
                             result = work(cur)
                     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                        if conn.closed and attempt == 1:
+                        if conn.closed and attempt == 1 and not single:
                             raise _ConnectionLost from exc
                         raise
                     finally:
-                        if read and not conn.closed:
+                        if autocommit and not conn.closed:
                             conn.autocommit = False
-                    if not read:
+                    if not autocommit:
                         conn.commit()
                     return result
             except _ConnectionLost:

@@ -54,10 +54,18 @@ def append_event(
     24 h. With ``owner_id`` the event also goes to the owner's log (capped near 10,000
     entries, kept 7 days after the last write) in the same transaction.
     """
+    pipe = client.pipeline(transaction=True)
+    _queue_event(pipe, task_id, kind, task_doc, owner_id)
+    return _text(pipe.execute()[0])
+
+
+def _queue_event(
+    pipe: Any, task_id: object, kind: str, task_doc: Mapping[str, Any], owner_id: object | None
+) -> None:
+    """Queue on ``pipe`` the commands of :func:`append_event` (its XADD replies first)."""
     data = json.dumps(task_doc, separators=(",", ":"), default=str)
     key = events_key(task_id)
     terminal = task_doc.get("status") in taskstore.TERMINAL
-    pipe = client.pipeline(transaction=True)
     pipe.xadd(key, {"event": kind, "data": data}, maxlen=EVENTS_MAXLEN, approximate=True)
     pipe.expire(key, TERMINAL_TTL_S if terminal else OPEN_TTL_S)
     if owner_id is not None:
@@ -66,7 +74,6 @@ def append_event(
             user_key, {"event": kind, "data": data}, maxlen=USER_EVENTS_MAXLEN, approximate=True
         )
         pipe.expire(user_key, OPEN_TTL_S)
-    return _text(pipe.execute()[0])
 
 
 def publish_status(client: redis.Redis, row: taskstore.TaskRow) -> str | None:
@@ -84,6 +91,16 @@ def publish_status(client: redis.Redis, row: taskstore.TaskRow) -> str | None:
             "could not append a status event for task %s: %s", row["id"], type(exc).__name__
         )
         return None
+
+
+def queue_status(pipe: Any, row: taskstore.TaskRow) -> None:
+    """Queue ``row``'s ``status`` event on the transaction ``pipe`` (its XADD replies first).
+
+    For a caller that sends the event with other commands in one round trip (the worker:
+    with the ACK of the job, once the final state is committed); a Redis error is then the
+    caller's to handle.
+    """
+    _queue_event(pipe, row["id"], "status", taskstore.task_json(row), row["owner_id"])
 
 
 def set_progress(

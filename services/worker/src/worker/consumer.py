@@ -20,6 +20,23 @@ from backdrop_common import jobs, redis_keys
 log = logging.getLogger(__name__)
 
 
+# KEYS: the streams in the order to try; ARGV: group, consumer, how many. New entries from
+# each stream in turn until that many are taken: [[stream, [[id, [field, value, ...]]]]].
+_TAKE = """
+local out, want = {}, tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+    if want <= 0 then break end
+    local got = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want,
+                           'STREAMS', key, '>')
+    if got then
+        want = want - #got[1][2]
+        table.insert(out, got[1])
+    end
+end
+return out
+"""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One job message handed to this worker."""
@@ -57,6 +74,7 @@ class StreamConsumer:
         # XAUTOCLAIM scans a bounded slice of the pending list per call; resume where the
         # last call stopped so a long pending list is covered in turn.
         self._cursors = dict.fromkeys(self.streams, "0-0")
+        self._take = client.register_script(_TAKE)
 
     def ensure_groups(self) -> None:
         """Create the consumer group on every stream (and the stream) if missing.
@@ -71,15 +89,17 @@ class StreamConsumer:
         """New messages, at most ``free`` of them; blocks up to ``block_ms`` when idle."""
         if free <= 0:
             return []
-        # A non-blocking pass first, one stream at a time, so the count is exact.
-        taken: list[Delivery] = []
+        # A non-blocking pass first, one stream after the other until ``free`` are taken so
+        # the count is exact, in one round trip (a script): done as one XREADGROUP per
+        # stream it cost a worker serving five processors ~3 reads per job, mostly empty.
         order = self.streams[self._next :] + self.streams[: self._next]
         self._next = (self._next + 1) % len(self.streams)
-        for stream in order:
-            want = free - len(taken)
-            if want <= 0:
-                break
-            taken += self._xreadgroup({stream: ">"}, want, None)
+        reply: Any = self._take(keys=order, args=[self.group, self.consumer, free])
+        taken = [
+            _delivery(stream, message_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+            for stream, entries in reply or []
+            for message_id, flat in entries
+        ]
         if taken:
             return taken
         # Nothing waiting: block on all streams for one message. If several streams fill up
@@ -139,9 +159,13 @@ class StreamConsumer:
         entry per task forever).
         """
         pipe = self.redis.pipeline(transaction=False)
+        self.queue_ack(pipe, delivery)
+        pipe.execute()
+
+    def queue_ack(self, pipe: Any, delivery: Delivery) -> None:
+        """Queue :meth:`ack`'s commands on ``pipe`` (to send them with others in one trip)."""
         pipe.xack(delivery.stream, self.group, delivery.message_id)
         pipe.xdel(delivery.stream, delivery.message_id)
-        pipe.execute()
 
     def leave(self) -> None:
         """Remove this consumer from the group on every stream where it holds nothing.

@@ -179,8 +179,11 @@ def finalise(
         log.warning("task %s is no longer ours; leaving its message to its new holder", row["id"])
         metrics.LEASES_LOST.inc()
         return "lease_lost", False
-    events.publish_status(rt.redis, new)
-    rt.consumer.ack(delivery)
+    # The state is committed: its status event and the ACK go in one round trip.
+    pipe = rt.redis.pipeline(transaction=True)
+    events.queue_status(pipe, new)
+    rt.consumer.queue_ack(pipe, delivery)
+    pipe.execute()
     _release_slot(rt, new)
     # A success that met an accepted cancel was written as a cancel: label what happened.
     return "cancelled" if new["status"] == "cancelled" else LABELS[step.action], True

@@ -2,8 +2,8 @@
 
 (Not to be confused with lease renewal, which keeps one *task* ours: ``worker.supervisor``.)
 
-Refreshed every 5 s (and at once when a job starts or ends) so the admin page sees who is
-alive and what each worker runs; a worker that dies simply ages out.
+Refreshed every 5 s, and soon (within ``POKE_GAP_S``) when a job starts or ends, so the admin
+page sees who is alive and what each worker runs; a worker that dies simply ages out.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 TTL_S = 30
 INTERVAL_S = 5.0
+# Job starts and ends within this gap share one refresh: a worker draining hundreds of
+# small jobs a second wrote its hash (and the catalogue) twice per job before.
+POKE_GAP_S = 0.25
 
 
 def _now() -> str | None:
@@ -63,6 +67,7 @@ class Presence(threading.Thread):
         health_port: Callable[[], int | None] = lambda: None,
         also: Callable[[], None] = lambda: None,
         interval: float = INTERVAL_S,
+        poke_gap: float = POKE_GAP_S,
     ) -> None:
         super().__init__(name="presence", daemon=True)
         self.redis = client
@@ -74,6 +79,8 @@ class Presence(threading.Thread):
         self.health_port = health_port
         self.also = also  # more to refresh on the same beat (the processor catalogue)
         self.interval = interval
+        self.poke_gap = poke_gap
+        self._also_due = 0.0  # monotonic time of the next ``also`` (on the beat, not on pokes)
         self.started_at = _now()
         self._stopping = threading.Event()
         self._poke = threading.Event()
@@ -95,7 +102,9 @@ class Presence(threading.Thread):
         pipe.hset(self.key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(self.key, TTL_S)
         pipe.execute()
-        self.also()
+        if time.monotonic() >= self._also_due:
+            self._also_due = time.monotonic() + self.interval
+            self.also()
 
     def poke(self) -> None:
         """Refresh soon (a job started or finished)."""
@@ -110,6 +119,7 @@ class Presence(threading.Thread):
                 log.warning("presence refresh failed: %s", type(exc).__name__)
             self._poke.wait(self.interval)
             self._poke.clear()
+            self._stopping.wait(self.poke_gap)
 
     def stop(self) -> None:
         """Stop beating and remove the hash (a clean exit is not a dead worker)."""

@@ -1,4 +1,5 @@
-"""Publishing a running job's progress: live to Redis (≤ 10/s), to PostgreSQL every ~3 s.
+"""Publishing a running job's progress: live to Redis (≤ 10/s, the first after 0.1 s), to
+PostgreSQL every ~3 s.
 
 Clients watch the per-task event stream and the progress hash, so those get every
 (throttled) update; the database copy is only the fallback after Redis loses it, so it is
@@ -43,8 +44,10 @@ class ProgressPublisher:
         self.publish_every = publish_every
         self.persist_every = persist_every
         self._latest: Progress | None = None
-        self._published_at = 0.0
-        self._persisted_at = time.monotonic()
+        # Both clocks start with the job: a job that ends within ``publish_every`` sends no
+        # progress at all (its final status event carries the outcome), which spared a short
+        # job two Redis round trips and a Task document for a report nobody could watch.
+        self._published_at = self._persisted_at = time.monotonic()
         self._unpublished = False
         self._unpersisted = False
 

@@ -186,7 +186,7 @@ class Worker:
         self.stopping.set()
 
     def _reap(self) -> None:
-        self._supervisors = [r for r in self._supervisors if r.is_alive()]
+        self._supervisors = [r for r in self._supervisors if not r.done.is_set()]
 
     def _job_changed(self) -> None:
         self._slot_freed.set()

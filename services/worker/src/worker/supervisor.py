@@ -38,6 +38,10 @@ class JobSupervisor(threading.Thread):
         self._cancel = threading.Event()  # before the watch exists
         self._hand_back = threading.Event()
         self._watch: JobWatch | None = None
+        # Set as the thread's last act: the consumer loop counts slots by it, not by
+        # is_alive(), which can stay true for a moment after the slot was announced free
+        # (the loop then waited up to 0.5 s with a slot idle).
+        self.done = threading.Event()
 
     # -- signals from other threads ---------------------------------------------------------
     def request_cancel(self) -> None:
@@ -72,8 +76,9 @@ class JobSupervisor(threading.Thread):
         finally:
             if task_id:
                 self.rt.running.remove(task_id, self)
-            self.rt.on_change()
             task_id_var.reset(token)
+            self.done.set()
+            self.rt.on_change()
 
     def _run(self) -> str:
         """Run the job; returns what became of it (for the trace)."""

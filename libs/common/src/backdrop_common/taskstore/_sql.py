@@ -23,12 +23,13 @@ def as_uuid(value: TaskId | None) -> uuid.UUID | None:
 
 
 def fetch_all(
-    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False
+    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False, single: bool = False
 ) -> list[TaskRow]:
     """Run ``query`` in its own transaction (again once if the connection died); every row.
 
     ``read=True`` for a read-only ``SELECT``: autocommit, one round trip (``Database.run``),
-    planned once per connection (``fetch_prepared``).
+    planned once per connection (``fetch_prepared``); ``single=True`` for one writing
+    query: autocommit, one round trip.
     """
 
     def work(cur: Any) -> list[TaskRow]:
@@ -37,14 +38,14 @@ def fetch_all(
         cur.execute(query, args)
         return cur.fetchall()  # type: ignore[no-any-return]
 
-    return db.run(work, read=read)
+    return db.run(work, read=read, single=single)
 
 
 def fetch_one(
-    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False
+    db: Database, query: str, args: Mapping[str, Any], *, read: bool = False, single: bool = False
 ) -> TaskRow | None:
     """Run ``query`` in its own transaction (again once if the connection died); first row."""
-    rows = fetch_all(db, query, args, read=read)
+    rows = fetch_all(db, query, args, read=read, single=single)
     return rows[0] if rows else None
 
 
@@ -53,7 +54,9 @@ def guarded_update(
 ) -> TaskRow | None:
     """``UPDATE ... SET <sets>, updated_at = now() WHERE id = .. AND <guard> RETURNING *``.
 
-    ``sets`` and ``guard`` are literals from this package; values go in ``args``.
+    ``sets`` and ``guard`` are literals from this package; values go in ``args``. One
+    statement, so one round trip in autocommit (``Database.run(single=True)``): a worker
+    makes two of these per job (claim, final state), which used to cost six.
     """
     tid = as_uuid(task_id)
     if tid is None:
@@ -62,4 +65,4 @@ def guarded_update(
         f"UPDATE tasks.tasks SET {sets}, updated_at = now() "  # noqa: S608 - literals only
         f"WHERE id = %(id)s AND {guard} RETURNING *"
     )
-    return fetch_one(db, query, {**args, "id": tid})
+    return fetch_one(db, query, {**args, "id": tid}, single=True)
