@@ -273,9 +273,10 @@ class Database:
         which PostgreSQL makes atomic by itself, so it costs one round trip instead of three
         (BEGIN, the statement, COMMIT): most of a short read's time. Reads are safe to repeat.
 
-        ``single=True`` is for work that is one writing statement (a guarded UPDATE): also
-        autocommit and one round trip, committed as durably as by COMMIT before the answer
-        comes back. A connection lost under it is as ambiguous as a lost COMMIT, so it is
+        ``single=True`` is for work that is one writing query (a guarded UPDATE, or several
+        statements in one query string, which PostgreSQL runs as one implicit transaction):
+        also autocommit and one round trip, committed as durably as by COMMIT before the
+        answer comes back. A connection lost under it is as ambiguous as a lost COMMIT, so it is
         not run again (``Unavailable``).
         """
         autocommit = read or single

@@ -43,15 +43,17 @@ def admit_waiting(db: Database, owner_id: TaskId, cap: int) -> list[TaskRow]:
         return []
 
     def work(cur: Any) -> list[TaskRow]:
+        # Both statements in one query string, one round trip (it was four with BEGIN and
+        # COMMIT, after every job a worker finishes): PostgreSQL runs them as one implicit
+        # transaction, which holds the lock to its end, and the UPDATE takes its snapshot
+        # after the lock, so its count sees every admission committed before ours.
         cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%(o)s::text, %(seed)s))",
-            {"o": str(owner), "seed": _LOCK_SEED},
+            "SELECT pg_advisory_xact_lock(hashtextextended(%(o)s::text, %(seed)s)); " + _ADMIT,
+            {"o": owner, "seed": _LOCK_SEED, "cap": int(cap)},
         )
-        # The count is read after the lock: it sees every admission committed before ours.
-        cur.execute(_ADMIT, {"o": owner, "cap": int(cap)})
         return sorted((dict(r) for r in cur.fetchall()), key=lambda r: (r["queued_at"], r["id"]))
 
-    return db.run(work)
+    return db.run(work, single=True)
 
 
 def owners_waiting(db: Database, *, limit: int = 500) -> list[uuid.UUID]:
