@@ -5,7 +5,11 @@ Backdrop: a bench-only database (``backdrop_bench``), Redis DB 9 of the shared s
 ``backdrop-bench`` on the e2e S3 stand-in. Each task is created, its 1 KiB input stored and
 the row marked queued (with its ``queued`` event) exactly as the upload service does; only
 the XADD waits until every worker answers ``/readyz``, then all jobs go out in one pipeline,
-so the workers' start-up is not timed. Drain rate = jobs / (last ``finished_at`` - XADD).
+so the workers' start-up is not timed. The jobs belong to many users, each with as many as
+the fair share (``BACKDROP_MAX_DISPATCHED_PER_USER``) admits, and are marked dispatched as
+``jobs.send_job`` would: the figure is the queue's, not one user's share of the fleet, and
+each finished job still pays for its owner's admission check.
+Drain rate = jobs / (last ``finished_at`` - XADD).
 Worker CPU per job = CPU of the worker processes and their children during the drain / jobs.
 
 Baselines run ``baselines/drain.py`` in the bench's own virtualenv on the same 1 KiB objects.
@@ -102,16 +106,17 @@ class QueueBench:
         self.redis.flushdb()
         self.storage = Storage(self.settings)
         self.storage.ensure_bucket()
-        self.owner = uuid.uuid4()
+        self.owner_base = uuid.uuid4()
         self.keys: list[str] = []
 
     def seed(self, count: int) -> list[taskstore.TaskRow]:
         """``count`` queued checksum tasks with their inputs stored (no XADD yet)."""
 
         def one(i: int) -> taskstore.TaskRow:
+            share = self.settings.max_dispatched_per_user
             row, _ = taskstore.create_task(
                 self.db,
-                owner_id=self.owner,
+                owner_id=uuid.uuid5(self.owner_base, str(i // share)),
                 processor="checksum",
                 params={},
                 filename=f"q{i}.bin",
@@ -133,6 +138,12 @@ class QueueBench:
 
         with ThreadPoolExecutor(12) as pool:
             rows = list(pool.map(one, range(count)))
+        ids = [r["id"] for r in rows]
+        self.db.run(
+            lambda cur: cur.execute(
+                "UPDATE tasks.tasks SET dispatched_at = now() WHERE id = ANY(%s)", (ids,)
+            )
+        )
         self.keys = [str(r["object_key"]) for r in rows]
         return rows
 
@@ -219,7 +230,7 @@ class QueueBench:
 
     def close(self) -> None:
         """Remove the bench's objects and database."""
-        self.storage.delete_prefix(f"users/{self.owner}/")
+        self.storage.delete_prefix("users/")  # the bench's own bucket
         self.db.close()
         self.redis.flushdb()
         _psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
