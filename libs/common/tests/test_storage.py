@@ -53,15 +53,16 @@ def test_round_trip_and_delete(storage: Storage) -> None:
         storage.open_read("a/b.txt")
 
 
-def test_copy_keeps_bytes_and_type(storage: Storage) -> None:
+@pytest.mark.parametrize("size", [8, None], ids=["one CopyObject", "managed copy"])
+def test_copy_keeps_bytes_and_type(storage: Storage, size: int | None) -> None:
     storage.put_bytes("in/a.csv", b"a,b\n1,2\n", "text/csv")
-    storage.copy("in/a.csv", "verified/x")
+    storage.copy("in/a.csv", "verified/x", size=size)
     storage.put_bytes("in/a.csv", b"changed!", "text/plain")  # the copy is independent
     meta = storage.head("verified/x")
     assert meta is not None and meta["ContentType"] == "text/csv"
     assert storage.open_read("verified/x").read() == b"a,b\n1,2\n"
     with pytest.raises(ObjectNotFound):
-        storage.copy("in/missing", "verified/y")
+        storage.copy("in/missing", "verified/y", size=size)
 
 
 def test_upload_fileobj_multipart_and_delete_prefix(storage: Storage) -> None:

@@ -114,3 +114,30 @@ def test_gunicorns_own_answers_are_problem_json_without_a_banner(gunicorn_gatewa
     long_line = requests.get(f"{gunicorn_gateway}/v1/tasks?x={'a' * 9000}", timeout=5)
     assert long_line.status_code == 414
     assert long_line.json()["code"] == "uri_too_long"
+
+
+def test_a_pipelining_client_does_not_starve_the_others(start_gunicorn: Gunicorns) -> None:
+    # One connection sends 400 requests at once (HTTP/1.1 pipelining); gunicorn's gevent
+    # worker would serve them back to back without yielding, so another client's request
+    # waited for the whole batch. With a turn per request it is answered at once.
+    url = start_gunicorn()
+    host, port = url.removeprefix("http://").split(":")
+    batch = 400
+    greedy = socket.create_connection((host, int(port)), timeout=30)
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    try:
+        started = time.perf_counter()
+        greedy.sendall(request * batch)
+        polite = requests.get(f"{url}/healthz", timeout=30)
+        polite_s = time.perf_counter() - started
+        received = b""
+        while received.count(b"HTTP/1.1 200") < batch:
+            chunk = greedy.recv(65536)
+            assert chunk, "the pipelining connection was closed early"
+            received += chunk
+        batch_s = time.perf_counter() - started
+    finally:
+        greedy.close()
+    assert polite.status_code == 200
+    # The polite request must not wait for the batch: a fifth of it at most.
+    assert polite_s < batch_s / 5, (polite_s, batch_s)

@@ -43,6 +43,22 @@ def post_fork(server: Any, worker: Any) -> None:
         patch_psycopg()
 
 
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """Under gevent, give the other connections a turn after each request.
+
+    gunicorn's async worker serves a keep-alive connection in a loop and only yields when a
+    read would block. A client that sends its next request before the previous reply is
+    finished (pipelining, or a busy load generator on another core) is then served again
+    and again while every other connection waits: at 32 connections the bare Flask route
+    had a p50 of 0.3 ms and a p99 of 90-290 ms. One yield per request makes the worker
+    take its ready connections in turn (p99 about 10 ms, the same throughput).
+    """
+    if "gevent" in worker_class:
+        import gevent
+
+        gevent.sleep(0)
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live gauges from the shared metrics directory."""
     from prometheus_client import multiprocess

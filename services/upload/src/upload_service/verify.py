@@ -84,7 +84,7 @@ def _snapshot(res: Resources, row: taskstore.TaskRow) -> str:
     """Copy the client's object to a fresh verified key; the copy is what gets checked."""
     target = verified_key(row["owner_id"], row["id"])
     try:
-        res.storage.copy(row["object_key"], target)
+        res.storage.copy(row["object_key"], target, size=row["size"])
     except ObjectNotFound as exc:
         raise UploadInvalid("No object has been uploaded for this task yet.") from exc
     return target
@@ -167,9 +167,13 @@ def _verify_and_queue(
         return settled(current) if current else settled(row)
     method = "multipart" if row.get("multipart_upload_id") else "presigned"
     observe_upload("streamed" if streamed else method, int(queued["size"] or 0), row["created_at"])
+    sent = enqueue(res, queued)
     if streamed is None:
-        _discard(res, input_key)  # checked and copied; a later upload there is swept
-    return enqueue(res, queued)
+        # Checked and copied, so the client's object goes, but only once the job is on its
+        # stream: the delete is an S3 round trip the worker need not wait for. A crash
+        # before it (or a later upload there) leaves the object to the sweeper's input sweep.
+        _discard(res, input_key)
+    return sent
 
 
 def enqueue(res: Resources, row: taskstore.TaskRow) -> taskstore.TaskRow:
