@@ -20,9 +20,12 @@ def _hash_cost_ms(size: int, rounds: int = 2000) -> float:
     return (time.process_time() - t0) * 1000 / rounds
 
 
-def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) -> None:
-    """Drain ``jobs`` with the default fleet and each baseline (also with the bytes in the
-    message), ``scale_jobs`` with 1, 2 and 4 worker processes."""
+def bench_queue(
+    report: Report, jobs: int, scale_jobs: int, timeout_s: float, *, full: bool = True
+) -> None:
+    """Drain ``jobs`` with the default fleet and each baseline; when ``full``, also the
+    baselines with the bytes in the message and ``scale_jobs`` with 1, 2 and 4 worker
+    processes (each drain starts its own processes: ``--quick`` leaves these out)."""
     print(f"bench: (queue) {jobs} checksum jobs x 1 KiB, queued through the task store", flush=True)
     qb = QueueBench()
     drains: dict[str, Drain] = {}
@@ -31,10 +34,11 @@ def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) ->
         # The baselines read the very objects the last seed stored: same job, same bytes.
         drains["celery"] = qb.drain_baseline("celery")
         drains["dramatiq"] = qb.drain_baseline("dramatiq")
-        drains["celery_inline"] = qb.drain_baseline("celery", inline=True)
-        drains["dramatiq_inline"] = qb.drain_baseline("dramatiq", inline=True)
-        for n in (1, DEFAULT_WORKERS, 4):
-            drains[f"workers_{n}"] = qb.drain_backdrop(scale_jobs, n, timeout_s)
+        if full:
+            drains["celery_inline"] = qb.drain_baseline("celery", inline=True)
+            drains["dramatiq_inline"] = qb.drain_baseline("dramatiq", inline=True)
+            for n in (1, DEFAULT_WORKERS, 4):
+                drains[f"workers_{n}"] = qb.drain_backdrop(scale_jobs, n, timeout_s)
     finally:
         qb.close()
         report.details["queue"] = {
@@ -58,7 +62,8 @@ def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) ->
         ("celery_inline", "Celery threads x 8, 1 KiB in the message (no S3 read)"),
         ("dramatiq_inline", "Dramatiq 1 x 8, 1 KiB in the message (no S3 read)"),
     ):
-        report.add(Row("1 queue", figure, ours.rate, "jobs/s", drains[name].rate, label))
+        if name in drains:
+            report.add(Row("1 queue", figure, ours.rate, "jobs/s", drains[name].rate, label))
     if ours.errors:
         report.problem(f"(queue) {ours.errors} of {jobs} jobs did not succeed: {ours.extra}")
     hash_ms = _hash_cost_ms(1024)
@@ -75,6 +80,9 @@ def bench_queue(report: Report, jobs: int, scale_jobs: int, timeout_s: float) ->
             goal=at_most(5.0),
         )
     )
+    if not full:
+        report.note("1, 2 and 4 worker processes (target 9): measured without --quick")
+        return
     one = drains["workers_1"].rate
     for n in (1, DEFAULT_WORKERS, 4):
         drain = drains[f"workers_{n}"]

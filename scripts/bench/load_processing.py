@@ -16,11 +16,45 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import fleet
+import stackctl
 from accounts import User, create_task, new_user, parse_time
 from backdrop_client import TERMINAL
 from report import Report, Row, at_least, at_most, percentile
 
+SERVICES = ("gateway", "upload", "auth", "sweeper")
+
 POLL_S = 0.02
+
+
+class CpuByProcess:
+    """CPU seconds of each part of the system between :meth:`start` and :meth:`stop`: the
+    services, the workers (with their job processes), PostgreSQL, Redis, the S3 stand-in
+    and this bench's own clients."""
+
+    def __init__(self) -> None:
+        self.supervisord = stackctl.supervisord_pid()
+        self.services = {name: [stackctl.program_pid(name)] for name in SERVICES}
+        self.servers = fleet.CpuWatch()
+        self.first: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: stackctl.group_cpu_seconds(pids) for name, pids in self.services.items()}
+        stack = stackctl.group_cpu_seconds([self.supervisord]) if self.supervisord else 0.0
+        now["workers"] = stack - sum(now.values())  # the rest of the stack: the fleet
+        own = os.times()
+        now["bench clients"] = own.user + own.system
+        return now
+
+    def start(self) -> None:
+        """Take the first reading."""
+        self.first = self._now()
+        self.servers.start()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per part since :meth:`start`."""
+        spent = {k: v - self.first.get(k, 0.0) for k, v in self._now().items()}
+        return {**spent, **self.servers.stop()}
 
 
 @dataclass
@@ -63,10 +97,13 @@ def bench_processing(
     )
     users = [new_user(base_url, "benche2e") for _ in range(clients)]
     payload = os.urandom(size)
+    cpu = CpuByProcess()
+    cpu.start()
     with ThreadPoolExecutor(clients) as pool:
         shares = [count // clients + (1 if n < count % clients else 0) for n in range(clients)]
         runs = pool.map(lambda n: _loop(users[n], shares[n], payload, timeout_s), range(clients))
         samples = [s for run in runs for s in run]
+    spent = cpu.stop()
     statuses = Counter(str(s.task["status"]) for s in samples)
     ok = [s for s in samples if s.task["status"] == "succeeded"]
     if len(ok) != count:
@@ -89,6 +126,7 @@ def bench_processing(
         "upload_complete_to_succeeded_ms": _pcts(latency),
         "queued_to_started_ms": _pcts([q for q in queued if q is not None]),
         "started_to_finished_ms": _pcts([r for r in running if r is not None]),
+        "cpu_ms_per_task": {k: v * 1000 / len(samples) for k, v in spent.items()},
     }
     report.add(
         Row(
@@ -97,6 +135,18 @@ def bench_processing(
             len(ok) / wall if wall > 0 else None,
             "tasks/s",
             goal=at_least(100.0),
+        )
+    )
+    per_task = {k: v * 1000 / len(samples) for k, v in spent.items()}
+    report.add(
+        Row(
+            "4 end to end",
+            "CPU per task, every process of the machine together",
+            sum(per_task.values()),
+            "ms",
+            note=", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(per_task.items(), key=lambda x: -x[1])
+            ),
         )
     )
     for name, pct in (("p50", 50), ("p99", 99)):

@@ -271,3 +271,38 @@ def test_forged_cursor_is_a_validation_error(db: Database, doc: Any) -> None:
     cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     with pytest.raises(ValidationFailed):
         ts.list_tasks(db, uuid.uuid4(), cursor=cursor)
+
+
+class _Reads(dict[str, Any]):
+    """A row that records which columns are read."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        super().__init__(row)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_document_reads_give_the_same_document(db: Database, make_task: MakeTask) -> None:
+    # Reads that answer with Task documents select DOCUMENT_COLUMNS only; a column task_json
+    # starts to read must be added there, or those reads would show it as missing.
+    task = _running(db, make_task, "w1")
+    ts.save_progress(db, task["id"], "w1", 0.5, "hashing", "half")
+    ts.requeue(db, task["id"], "w1", delay_s=60, error=("timeout", "too slow"))
+    owner = task["owner_id"]
+    full = ts.get_task(db, task["id"])
+    assert full is not None and full["attempt_errors"] and full["next_attempt_at"]
+    narrow = ts.get_owned_task(db, task["id"], owner, columns=ts.DOCUMENT_COLUMNS)
+    assert ts.task_json(narrow) == ts.task_json(full)
+    recorded = _Reads(full)
+    ts.task_json(recorded, {"fraction": 0.6})
+    columns = {c.strip() for c in ts.DOCUMENT_COLUMNS.split(",")}
+    assert recorded.read <= columns, recorded.read - columns
+    page, _ = ts.list_tasks(db, owner, columns=ts.DOCUMENT_COLUMNS)
+    assert [ts.task_json(r) for r in page] == [ts.task_json(r) for r in ts.list_tasks(db, owner)[0]]

@@ -12,6 +12,7 @@ from backdrop_common import hardening, tracing
 from backdrop_common.body_timeout import BodyReadTimeout
 from backdrop_common.config import BaseServiceSettings
 from backdrop_common.errors import register_error_handlers
+from backdrop_common.json_provider import OrjsonProvider
 from backdrop_common.logs import configure_logging, request_id_var
 from backdrop_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -30,7 +31,7 @@ def create_service_app(name: str, settings: BaseServiceSettings) -> Flask:
     tracing.init_tracing(name)
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_body
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     register_error_handlers(app)
     hardening.init_app(app)
     tracing.instrument_app(app)

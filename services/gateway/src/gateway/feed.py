@@ -88,11 +88,11 @@ def task_watch(
     res: Resources, principal: Principal, task_id: uuid.UUID, resume: str | None
 ) -> Watch:
     """The watch of one of the caller's tasks (404 for anyone else's)."""
-    taskops.owned(task_id, principal)  # 404 for a stranger before anything else
+    taskops.owned(task_id, principal, "id")  # 404 for a stranger before anything else
     # The newest id is read before the snapshot row: an event appended in between is then
     # replayed after the snapshot (a harmless repeat) instead of being skipped.
     latest = _latest(res, events_key(task_id))
-    doc = taskops.task_doc(taskops.owned(task_id, principal))
+    doc = taskops.owned_doc(task_id, principal)
     cursor = resume if resume is not None else latest
     return Watch(events_key(task_id), cursor, _always, task_id, doc, resume is not None)
 

@@ -52,9 +52,14 @@ def idempotency_key() -> str | None:
     return key
 
 
-def owned(task_id: uuid.UUID | str, principal: Principal) -> taskstore.TaskRow:
-    """The caller's task, or 404 (also when it belongs to someone else)."""
-    return taskstore.get_owned_task(resources().db, task_id, principal.user_id)
+def owned(task_id: uuid.UUID | str, principal: Principal, columns: str = "*") -> taskstore.TaskRow:
+    """The caller's task (``columns`` of it), or 404 (also when it belongs to someone else)."""
+    return taskstore.get_owned_task(resources().db, task_id, principal.user_id, columns=columns)
+
+
+def owned_doc(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
+    """The caller's Task document (``task_doc``), or 404; reads only the columns it shows."""
+    return task_doc(owned(task_id, principal, taskstore.DOCUMENT_COLUMNS))
 
 
 def task_doc(row: taskstore.TaskRow) -> dict[str, Any]:

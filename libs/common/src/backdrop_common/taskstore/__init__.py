@@ -21,7 +21,13 @@ from backdrop_common.taskstore._dead_letters import (
     retry_failed,
 )
 from backdrop_common.taskstore._delivery import deliveries_to_check, due_for_enqueue
-from backdrop_common.taskstore._document import STATUSES, TERMINAL, UNFINISHED, task_json
+from backdrop_common.taskstore._document import (
+    DOCUMENT_COLUMNS,
+    STATUSES,
+    TERMINAL,
+    UNFINISHED,
+    task_json,
+)
 from backdrop_common.taskstore._overview import (
     backlog_by_processor,
     finished_per_minute,
@@ -69,6 +75,7 @@ def migrate_tasks(db: Database) -> list[str]:
 
 
 __all__ = [
+    "DOCUMENT_COLUMNS",
     "EXHAUSTED",
     "MIGRATIONS_PACKAGE",
     "STATUSES",

@@ -92,24 +92,34 @@ def create_task(
     raise RuntimeError("could not create or find the task for this idempotency key")
 
 
-def get_task(db: Database, task_id: TaskId, owner_id: TaskId | None = None) -> TaskRow | None:
-    """The task, or None (also for a malformed id, or another owner's task)."""
+def get_task(
+    db: Database, task_id: TaskId, owner_id: TaskId | None = None, *, columns: str = "*"
+) -> TaskRow | None:
+    """The task, or None (also for a malformed id, or another owner's task); ``columns``
+    (a literal, e.g. ``DOCUMENT_COLUMNS``) limits what is read."""
     tid = as_uuid(task_id)
     if tid is None:
         return None
     if owner_id is None:
-        return fetch_one(db, "SELECT * FROM tasks.tasks WHERE id = %(id)s", {"id": tid}, read=True)
+        return fetch_one(
+            db,
+            f"SELECT {columns} FROM tasks.tasks WHERE id = %(id)s",  # noqa: S608 - literals only
+            {"id": tid},
+            read=True,
+        )
     return fetch_one(
         db,
-        "SELECT * FROM tasks.tasks WHERE id = %(id)s AND owner_id = %(owner)s",
+        f"SELECT {columns} FROM tasks.tasks WHERE id = %(id)s AND owner_id = %(owner)s",  # noqa: S608
         {"id": tid, "owner": as_uuid(owner_id)},
         read=True,
     )
 
 
-def get_owned_task(db: Database, task_id: TaskId, owner_id: TaskId) -> TaskRow:
+def get_owned_task(
+    db: Database, task_id: TaskId, owner_id: TaskId, *, columns: str = "*"
+) -> TaskRow:
     """The owner's task, or ``NotFound`` (also when it belongs to someone else)."""
-    row = get_task(db, task_id, owner_id=owner_id)
+    row = get_task(db, task_id, owner_id=owner_id, columns=columns)
     if row is None:
         raise NotFound("No such task.")
     return row
@@ -137,8 +147,10 @@ def keyset_page(
     column: str,
     limit: int,
     cursor: str | None,
+    columns: str = "*",
 ) -> tuple[list[TaskRow], str | None]:
-    """One page of tasks matching ``where`` (literals), ordered by ``(column, id)`` descending.
+    """One page of tasks matching ``where`` (literals), ordered by ``(column, id)`` descending;
+    ``columns`` (a literal that includes ``column`` and ``id``) limits what is read.
 
     Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
     clamped to 1..100; a bad cursor raises ``ValidationFailed``.
@@ -150,7 +162,7 @@ def keyset_page(
         where = [*where, f"({column}, id) < (%(ct)s, %(ci)s)"]
     rows = fetch_all(
         db,
-        f"SELECT * FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals only
+        f"SELECT {columns} FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals
         f" ORDER BY {column} DESC, id DESC LIMIT %(n)s",
         args,
         read=True,
@@ -167,8 +179,10 @@ def list_tasks(
     status: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
+    columns: str = "*",
 ) -> tuple[list[TaskRow], str | None]:
-    """The owner's tasks, newest first, keyset-paginated on ``(created_at, id)``.
+    """The owner's tasks, newest first, keyset-paginated on ``(created_at, id)``; ``columns``
+    as in ``keyset_page``.
 
     Returns ``(rows, next_cursor)`` (see ``keyset_page``). ``owner_id=None`` lists every
     owner's tasks (admin views; the dead letters have their own ``list_dead_letters``).
@@ -177,7 +191,9 @@ def list_tasks(
     if status is not None:
         where.append("status = %(status)s")
     args = {"owner": as_uuid(owner_id), "status": status}
-    return keyset_page(db, where, args, column="created_at", limit=limit, cursor=cursor)
+    return keyset_page(
+        db, where, args, column="created_at", limit=limit, cursor=cursor, columns=columns
+    )
 
 
 def count_unfinished(db: Database, owner_id: TaskId) -> int:

@@ -125,7 +125,7 @@ def seed_cancel(task_id: uuid.UUID) -> tuple[Response, int]:
 @require_auth()
 def seed_status(task_id: uuid.UUID) -> Response:
     """Seed alias of polling: status, progress fraction and a message."""
-    task = taskops.task_doc(taskops.owned(task_id, current_principal()))
+    task = taskops.owned_doc(task_id, current_principal())
     error = task.get("error") or {}
     message = error.get("message") or task["progress"].get("message")
     return jsonify(

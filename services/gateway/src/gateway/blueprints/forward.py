@@ -234,7 +234,7 @@ UPLOAD_RESPONSES: dict[int, Any] = {
 
 def _to_upload(task_id: uuid.UUID) -> Response:
     # Ownership is checked here too, so another user's id is a 404 before any byte moves.
-    taskops.owned(task_id, current_principal())
+    taskops.owned(task_id, current_principal(), "id")
     return forward(resources().settings.upload_url, request.path, "upload")
 
 

@@ -62,6 +62,7 @@ def list_tasks() -> Response:
         status=query.get("status"),
         limit=query["limit"],
         cursor=query.get("cursor"),
+        columns=taskstore.DOCUMENT_COLUMNS,
     )
     return jsonify(items=[taskops.task_doc(row) for row in rows], next_cursor=next_cursor)
 
@@ -71,7 +72,7 @@ def list_tasks() -> Response:
 @require_auth()
 def get_task(task_id: uuid.UUID) -> Response:
     """Get one task (with live progress)."""
-    return jsonify(taskops.task_doc(taskops.owned(task_id, current_principal())))
+    return jsonify(taskops.owned_doc(task_id, current_principal()))
 
 
 @bp.post("/v1/tasks/<uuid:task_id>/cancel")

@@ -141,5 +141,5 @@ def task_deliveries(task_id: uuid.UUID) -> Response:
     """A task's webhook deliveries (its callback_url's and your endpoints') with every
     attempt."""
     principal = current_principal()
-    taskops.owned(task_id, principal)  # 404 for anyone else's task
+    taskops.owned(task_id, principal, "id")  # 404 for anyone else's task
     return jsonify(items=webhooks.task_deliveries(resources().db, principal.user_id, task_id))
