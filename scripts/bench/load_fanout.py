@@ -6,18 +6,19 @@ task's ``finished_at`` (same machine, same clock). The event log itself is read 
 (``backdrop:events:<id>`` in the e2e Redis DB) to check that every client got every event.
 Baseline: one client alone on an identical task.
 
-The clients are threads using ``http.client`` with ``read1`` (returns what has arrived, so an
-event is timed when its bytes land, not when a read buffer fills).
+The clients are greenlets in two gevent processes (``sse_watchers.py``) using ``http.client``
+with ``read1`` (returns what has arrived, so an event is timed when its bytes land, not when
+a read buffer fills).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
+import subprocess
+import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -32,22 +33,22 @@ ALGOS = ["sha256", "sha1", "md5", "blake2b"]
 GATEWAY_PORT = 18080
 
 
+WATCHER_PROCESSES = 2
+"""gevent processes the watchers are spread over (``sse_watchers.py``), one per core."""
+WATCHERS = Path(__file__).resolve().parent / "sse_watchers.py"
+
+
 @dataclass
 class Client:
-    """One SSE watcher: what it received and when."""
+    """One SSE watcher's record, as ``sse_watchers.py`` reports it."""
 
     n: int
     events: list[tuple[str, str, str, float]] = field(default_factory=list)
     """(id, event, task status, receive time) per event."""
-    connected: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
-    """The last connection error (an HTTP error status or an exception)."""
-    status_code: int | None = None
     connections: int = 0
     early_ends: int = 0
     """Streams that ended (or failed) before the terminal event, each followed by a resume."""
-    retry_ms: int = 2000
-    """Reconnection delay (the server's ``retry:`` field; EventSource's usual default)."""
 
     @property
     def first_terminal_on_first_stream(self) -> bool:
@@ -63,75 +64,44 @@ class Client:
         return None
 
 
-def _read_stream(client: Client, base_url: str, path: str, token: str, timeout_s: float) -> bool:
-    """One connection, read until the server ends it; True when a terminal status event
-    arrived on it, False if the stream ended (or failed) before one."""
-    parts = urllib.parse.urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-    if client.events:
-        headers["Last-Event-ID"] = client.events[-1][0]
-    client.connections += 1
-    terminal = False
-    try:
-        conn.request("GET", path, headers=headers)
-        resp = conn.getresponse()
-        client.status_code = resp.status
-        if resp.status != 200:
-            client.error = f"HTTP {resp.status} {resp.read(300)!r}"
-            return False
-        buf = b""
-        while True:
-            data = resp.read1(65536)
-            at = time.time()
-            if not data:
-                return terminal
-            buf += data
-            while b"\n\n" in buf:
-                raw, buf = buf.split(b"\n\n", 1)
-                fields: dict[str, str] = {}
-                for line in raw.decode().split("\n"):
-                    if line and not line.startswith(":"):
-                        name, _, value = line.partition(":")
-                        fields[name] = value.lstrip(" ")
-                if fields.get("retry", "").isdigit():
-                    client.retry_ms = int(fields["retry"])
-                if "data" not in fields:
-                    continue
-                status = str(json.loads(fields["data"]).get("status", ""))
-                kind = fields.get("event", "message")
-                client.events.append((fields.get("id", ""), kind, status, at))
-                client.connected.set()
-                if kind == "status" and status in TERMINAL and not terminal:
-                    # The server ends the stream after a terminal status (API.md); a resumed
-                    # stream may first replay older events, so keep reading until it does.
-                    terminal = True
-                    if conn.sock is not None:
-                        conn.sock.settimeout(10)
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        if not terminal:
-            client.error = f"{type(exc).__name__}: {exc}"
-        else:
-            client.error = f"stream not closed after the terminal event: {type(exc).__name__}"
-        return terminal
-    finally:
-        conn.close()
+def _start_watchers(
+    base_url: str, path: str, token: str, n_clients: int, timeout_s: float
+) -> list[subprocess.Popen[str]]:
+    """Start the watcher processes; return once every watcher has its first event."""
+    k = min(WATCHER_PROCESSES, n_clients)
+    shares = [n_clients // k + (1 if i < n_clients % k else 0) for i in range(k)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WATCHERS), base_url, path, token, str(n), str(timeout_s), "20"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in shares
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "connected":
+            raise RuntimeError("an SSE watcher process ended before its watchers connected")
+    return procs
 
 
-def _watch(
-    client: Client, base_url: str, path: str, token: str, timeout_s: float, max_connections: int
-) -> None:
-    """Watch like a browser's EventSource: when the stream ends before the terminal event,
-    wait the server's ``retry:`` delay and resume with Last-Event-ID."""
-    deadline = time.monotonic() + timeout_s
-    try:
-        while client.connections < max_connections and time.monotonic() < deadline:
-            if _read_stream(client, base_url, path, token, timeout_s):
-                return
-            client.early_ends += 1
-            time.sleep(client.retry_ms / 1000)
-    finally:
-        client.connected.set()
+def _collect(procs: list[subprocess.Popen[str]], timeout_s: float) -> list[Client]:
+    """Each process's report (one JSON line), as clients numbered across processes."""
+    clients: list[Client] = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=timeout_s)
+        for record in json.loads(out.strip().splitlines()[-1]):
+            events = [tuple(e) for e in record["events"]]
+            clients.append(
+                Client(
+                    len(clients),
+                    events,  # type: ignore[arg-type]
+                    record["error"],
+                    record["connections"],
+                    record["early_ends"],
+                )
+            )
+    return clients
 
 
 def _stream_ids(task_id: str, redis_url: str) -> list[str]:
@@ -164,6 +134,9 @@ class FanoutRun:
     task_status: str
     run_seconds: float
     streams_per_gateway_process: dict[int, int]
+    logged_after_finish_ms: float | None
+    """When Redis appended the last event (its id's time) after ``finished_at``: the part of
+    the latency before the gateway could see the event."""
 
     def summary(self) -> dict[str, Any]:
         """For results.json."""
@@ -184,6 +157,7 @@ class FanoutRun:
                 "max": max(self.latencies_ms, default=None),
             },
             "streams_per_gateway_process": self.streams_per_gateway_process,
+            "terminal_event_logged_after_finished_at_ms": self.logged_after_finish_ms,
             "errors": self.errors[:5],
         }
 
@@ -196,19 +170,7 @@ def fanout_once(
     created = create_task(client, size, filename="fanout.bin", params={"algorithms": ALGOS})
     task_id = str(created["task"]["id"])
     path = f"/v1/tasks/{task_id}/events"
-    clients = [Client(n) for n in range(n_clients)]
-    threads = [
-        threading.Thread(
-            target=_watch, args=(c, base_url, path, user.token, timeout_s, 20), daemon=True
-        )
-        for c in clients
-    ]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 60
-    for c in clients:
-        c.connected.wait(max(0.0, deadline - time.monotonic()))
-    connected = sum(1 for c in clients if c.events)
+    procs = _start_watchers(base_url, path, user.token, n_clients, timeout_s)
     gateway = descendants(program_pid("gateway"))
     per_worker = established_per_process(gateway, GATEWAY_PORT)
     block = pattern_block()
@@ -217,9 +179,8 @@ def fanout_once(
     del data
     client.upload_complete(task_id)
     task = client.wait(task_id, timeout=timeout_s)
-    deadline = time.monotonic() + 60
-    for t in threads:
-        t.join(timeout=max(0.1, deadline - time.monotonic()))
+    clients = _collect(procs, 60)
+    connected = sum(1 for c in clients if c.events)
     finished = parse_time(task["finished_at"]) or time.time()
     started = parse_time(task.get("started_at")) or finished
     log_ids = _stream_ids(task_id, redis_url)
@@ -255,6 +216,7 @@ def fanout_once(
         str(task["status"]),
         finished - started,
         per_worker,
+        (_id_key(log_ids[-1])[0] / 1000 - finished) * 1000 if log_ids else None,
     )
 
 

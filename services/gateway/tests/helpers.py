@@ -208,7 +208,13 @@ class Gunicorns:
 
 
 def many_watchers(
-    base: str, token: str, db: Any, redis: Any, count: int, watch: Callable[[str, Any], str]
+    base: str,
+    token: str,
+    db: Any,
+    redis: Any,
+    count: int,
+    watch: Callable[[str, Any], str],
+    while_parked: Callable[[], None] | None = None,
 ) -> list[str]:
     """Create a running task on the gateway at ``base`` and start ``count`` threads running
     ``watch(task_id, opened)``: each calls ``opened.wait()`` once it saw the running state
@@ -237,6 +243,8 @@ def many_watchers(
     started = time.monotonic()
     assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
     assert time.monotonic() - started < 2
+    if while_parked is not None:
+        while_parked()
     row = taskstore.mark_succeeded(db, task_id, "w1", {"ok": True}, [])
     events.publish_status(redis, row)
     for t in threads:

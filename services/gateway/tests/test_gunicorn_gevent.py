@@ -32,7 +32,18 @@ def test_many_event_streams_in_one_gevent_worker(
             opened.wait()
             return str([m["data"]["status"] for m in messages if "data" in m][-1])
 
-    finals = many_watchers(gunicorn_gateway, token, db, redis_client, STREAMS, watch)
+    def one_reader_per_log() -> None:
+        # The streams of one task share one reader of its log (gateway.logtail): Redis has
+        # one client waiting in XREAD for them, not one per stream.
+        ours = redis_client.connection_pool.connection_kwargs.get("db", 0)
+        blocked = [
+            c for c in redis_client.client_list() if c["cmd"] == "xread" and int(c["db"]) == ours
+        ]
+        assert len(blocked) <= 2, f"{len(blocked)} XREADs for {STREAMS} streams of one task"
+
+    finals = many_watchers(
+        gunicorn_gateway, token, db, redis_client, STREAMS, watch, one_reader_per_log
+    )
     assert finals == ["succeeded"] * STREAMS
 
 

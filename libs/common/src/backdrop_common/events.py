@@ -9,6 +9,7 @@ the per-user log holds exactly the events of the owner's task logs.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -38,7 +39,28 @@ PROGRESS_TTL_S = 3600
 CANCEL_TTL_S = 24 * 3600
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
-Event = tuple[str, str, dict[str, Any]]
+Event = tuple[str, str, "LoggedDoc"]
+
+
+class LoggedDoc(dict[str, Any]):
+    """A Task document read from an event log, with the JSON text it was stored as (``raw``,
+    compact like ``json.dumps(..., separators=(",", ":"))``): a live stream writes that text
+    as it is instead of encoding the document again.
+
+    The watchers of one event in one process share one decoded document (a thousand
+    watchers of a task decoded and re-encoded the same text a thousand times): read it,
+    never change it.
+    """
+
+    __slots__ = ("raw",)
+    raw: str
+
+
+@functools.lru_cache(maxsize=512)
+def _logged(data: str) -> LoggedDoc:
+    doc = LoggedDoc(json.loads(data))
+    doc.raw = data
+    return doc
 
 
 def append_event(
@@ -160,7 +182,7 @@ def read_log(
     client: redis.Redis, key: str, after_id: str | None, block_ms: int, count: int = 100
 ) -> list[Event]:
     """Events of the log ``key`` after ``after_id`` as ``[(id, kind, task_doc)]``, waiting
-    up to ``block_ms``.
+    up to ``block_ms``; each ``task_doc`` is a shared, read-only ``LoggedDoc``.
 
     ``after_id`` None or malformed (a client's Last-Event-ID) replays from the start;
     ``block_ms <= 0`` does not block (Redis' ``BLOCK 0`` would wait forever). The client's
@@ -176,7 +198,7 @@ def read_log(
     for _stream, entries in reply or []:
         for entry_id, fields in entries:
             f = {_text(k): _text(v) for k, v in fields.items()}
-            events.append((_text(entry_id), f.get("event", "status"), json.loads(f["data"])))
+            events.append((_text(entry_id), f.get("event", "status"), _logged(f["data"])))
     return events
 
 

@@ -19,11 +19,13 @@ or processor). :func:`frames` turns it into :class:`Frame`\\ s:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable, Generator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ from prometheus_client import Gauge
 
 from gateway import taskops
 from gateway.livecap import Lease
+from gateway.logtail import LogTail
 from gateway.resources import Resources
 from gateway.schemas import STATUSES, TERMINAL
 
@@ -58,6 +61,12 @@ class Frame:
     event: str
     data: Mapping[str, Any]
     id: str | None = None
+
+    def data_json(self) -> str:
+        """``data`` as compact JSON: the log's own text when it came from a log (shared by
+        every watcher of the event), else encoded here."""
+        raw = getattr(self.data, "raw", None)
+        return raw if isinstance(raw, str) else json.dumps(self.data, separators=(",", ":"))
 
 
 @dataclass
@@ -138,61 +147,88 @@ def frames(
             yield Frame("status", doc, watch.cursor)
             if finished:
                 return
-        while time.monotonic() - started < s.sse_max_duration_s:
-            now = time.monotonic()
-            if now - last_auth_check >= s.live_auth_check_s or time.time() >= principal.expires_at:
-                last_auth_check = now
-                ended = _token_end(principal, verifier)
-                if ended is not None:
-                    yield ended
-                    return
-            until_expiry = principal.expires_at - time.time()
-            idle = now - last_write
-            # A resumed finished task's log is complete: read what is left without blocking.
-            wait_s = min(
-                s.sse_block_ms / 1000, s.sse_keepalive_s - idle, until_expiry, s.live_auth_check_s
-            )
-            block = 0 if finished else max(10, int(wait_s * 1000))
-            batch = events.read_log(res.stream_redis, watch.key, watch.cursor, block)
-            lease.renew()
-            sent = False
-            for event_id, kind, data in batch:
-                watch.cursor = event_id
-                if not watch.keep(data):
+        # A finished task's resumed stream only reads what is left: no shared tail for it.
+        following = nullcontext(None) if finished else res.tails.follow(watch.key, watch.cursor)
+        with following as tail:
+            while time.monotonic() - started < s.sse_max_duration_s:
+                now = time.monotonic()
+                if (
+                    now - last_auth_check >= s.live_auth_check_s
+                    or time.time() >= principal.expires_at
+                ):
+                    last_auth_check = now
+                    ended = _token_end(principal, verifier)
+                    if ended is not None:
+                        yield ended
+                        return
+                until_expiry = principal.expires_at - time.time()
+                idle = now - last_write
+                # A resumed finished task's log is complete: read what is left without blocking.
+                wait_s = min(
+                    s.sse_block_ms / 1000,
+                    s.sse_keepalive_s - idle,
+                    until_expiry,
+                    s.live_auth_check_s,
+                )
+                block = 0 if finished else max(10, int(wait_s * 1000))
+                batch = _read(res, tail, watch, block)
+                lease.renew()
+                sent = False
+                for event_id, kind, data in batch:
+                    watch.cursor = event_id
+                    if not watch.keep(data):
+                        continue
+                    sent = True
+                    yield Frame(kind, data, event_id)
+                    if (
+                        watch.task_id is not None
+                        and kind == "status"
+                        and data.get("status") in TERMINAL
+                    ):
+                        return
+                if sent:
+                    last_write = time.monotonic()
+                if batch:
                     continue
-                sent = True
-                yield Frame(kind, data, event_id)
+                if finished and doc is not None:
+                    # The log holds nothing newer (or has expired): end on the final state.
+                    yield Frame("status", doc, watch.cursor)
+                    return
+                if time.monotonic() - last_write >= s.sse_keepalive_s:
+                    yield None
+                    last_write = time.monotonic()
                 if (
                     watch.task_id is not None
-                    and kind == "status"
-                    and data.get("status") in TERMINAL
+                    and time.monotonic() - last_row_check >= s.sse_row_check_s
                 ):
-                    return
-            if sent:
-                last_write = time.monotonic()
-            if batch:
-                continue
-            if finished and doc is not None:
-                # The log holds nothing newer (or has expired): end on the final state.
-                yield Frame("status", doc, watch.cursor)
-                return
-            if time.monotonic() - last_write >= s.sse_keepalive_s:
-                yield None
-                last_write = time.monotonic()
-            if watch.task_id is not None and time.monotonic() - last_row_check >= s.sse_row_check_s:
-                last_row_check = time.monotonic()
-                # The row is the truth: if a terminal event never reached the log (Redis
-                # hiccup), end with the row's state rather than waiting forever. Rarely, so
-                # that thousands of idle streams do not keep the database pool busy.
-                row = taskstore.get_task(res.db, watch.task_id)
-                if row is not None and row["status"] in TERMINAL:
-                    yield Frame("status", taskstore.task_json(row), watch.cursor)
-                    return
+                    last_row_check = time.monotonic()
+                    # The row is the truth: if a terminal event never reached the log (Redis
+                    # hiccup), end with the row's state rather than waiting forever. Rarely, so
+                    # that thousands of idle streams do not keep the database pool busy.
+                    row = taskstore.get_task(res.db, watch.task_id)
+                    if row is not None and row["status"] in TERMINAL:
+                        yield Frame("status", taskstore.task_json(row), watch.cursor)
+                        return
     except (redis.RedisError, Unavailable) as exc:
         log.warning("live stream of %s interrupted: %s", watch.key, type(exc).__name__)
     finally:
         LIVE_STREAMS.dec()
         lease.release()
+
+
+def _read(res: Resources, tail: LogTail | None, watch: Watch, block_ms: int) -> list[events.Event]:
+    """The next events after the watch's cursor: from the process's shared tail of the log
+    when waiting (``gateway.logtail``), else (not waiting, or behind the tail) straight from
+    the log; waits on the log itself when it has nothing the tail has not already passed
+    (a trimmed or wiped log), as every stream did before tails."""
+    if tail is not None and block_ms > 0:
+        shared = tail.read(watch.cursor, block_ms / 1000)
+        if shared is not None:
+            return shared
+    own = events.read_log(res.stream_redis, watch.key, watch.cursor, 0)
+    if own or block_ms <= 0:
+        return own
+    return events.read_log(res.stream_redis, watch.key, watch.cursor, block_ms)
 
 
 def _token_end(principal: Principal, verifier: TokenVerifier) -> Frame | None:

@@ -14,6 +14,7 @@ from flask import Flask, url_for
 from redis import Redis
 from requests.adapters import HTTPAdapter
 
+from gateway.logtail import LogTails
 from gateway.settings import GatewaySettings
 
 
@@ -25,6 +26,7 @@ class Resources:
     db: Database
     redis: Redis
     stream_redis: Redis
+    tails: LogTails
     http: requests.Session
     _storage: Any = field(default=None, repr=False)
 
@@ -52,6 +54,13 @@ def _session() -> requests.Session:
 
 def init_app(app: Flask, settings: GatewaySettings) -> Resources:
     """Create the resources for ``app`` and register them."""
+    # One connection per log read in XREAD BLOCK for up to sse_block_ms (a tail's, or a
+    # stream catching up): the socket timeout must outlast it.
+    stream_redis = redis_from_url(
+        settings.redis_url,
+        max_connections=settings.sse_max_streams,
+        socket_timeout=settings.sse_block_ms / 1000 + 5,
+    )
     res = Resources(
         settings=settings,
         db=Database(
@@ -60,13 +69,8 @@ def init_app(app: Flask, settings: GatewaySettings) -> Resources:
             keep_idle=settings.db_pool_idle,
         ),
         redis=redis_from_url(settings.redis_url, max_connections=settings.redis_pool_max),
-        # One connection per open event stream, parked in XREAD BLOCK for up to
-        # sse_block_ms: the socket timeout must outlast it.
-        stream_redis=redis_from_url(
-            settings.redis_url,
-            max_connections=settings.sse_max_streams,
-            socket_timeout=settings.sse_block_ms / 1000 + 5,
-        ),
+        stream_redis=stream_redis,
+        tails=LogTails(stream_redis, settings.sse_block_ms),
         http=_session(),
     )
     return register(app, res)

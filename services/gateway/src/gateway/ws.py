@@ -103,10 +103,9 @@ def _serve(ws: Server, build: Build) -> None:
                 return  # the client left; the finally below releases its place
             if frame is None:
                 continue  # idle: simple-websocket's pings keep the socket alive
-            message: dict[str, Any] = {"event": frame.event, "data": frame.data}
-            if frame.id is not None:
-                message["id"] = frame.id
-            _send(ws, message)
+            # {"event", "data", "id"} written around the log's own JSON text of the data.
+            tail = "" if frame.id is None else f',"id":{json.dumps(frame.id)}'
+            ws.send(f'{{"event":{json.dumps(frame.event)},"data":{frame.data_json()}{tail}}}')
             if frame.event == "end":
                 ws.close(4401, str(frame.data["reason"]))
                 return

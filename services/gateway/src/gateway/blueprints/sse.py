@@ -12,7 +12,6 @@ psycopg2 (patched by psycogreen in ``post_fork``) all yield instead of blocking 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,8 +47,7 @@ def sse(frame: feed.Frame) -> str:
     """One SSE message (the JSON is on a single line, so one ``data:`` field suffices); an
     ``end`` frame has no id, so a client resuming later keeps its last event's id."""
     head = f"id: {frame.id}\n" if frame.id is not None else ""
-    data = json.dumps(frame.data, separators=(",", ":"))
-    return f"{head}event: {frame.event}\ndata: {data}\n\n"
+    return f"{head}event: {frame.event}\ndata: {frame.data_json()}\n\n"
 
 
 def _resume() -> str | None:
