@@ -52,6 +52,11 @@ class _ExplainCursor:
         self.cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + query, args)
         self.plans.append("\n".join(r[0] for r in self.cur.fetchall()))
 
+    @property
+    def connection(self) -> Any:
+        """The plain connection (it prepares nothing, so the store sends its SQL as is)."""
+        return self.cur.connection
+
     def fetchall(self) -> list[Any]:
         """No rows: the caller sees an empty result."""
         return []
@@ -64,8 +69,8 @@ class _ExplainDb:
         self.conn = conn
         self.plans: list[str] = []
 
-    def run(self, work: Callable[[Any], Any], *, read: bool = False) -> Any:
-        """Hand ``work`` the EXPLAIN cursor."""
+    def run(self, work: Callable[[Any], Any], *, read: bool = False, single: bool = False) -> Any:
+        """Hand ``work`` the EXPLAIN cursor (``read``/``single`` as ``Database.run``)."""
         with self.conn.cursor() as cur:
             return work(_ExplainCursor(cur, self.plans))
 
@@ -130,9 +135,11 @@ def bench_scale(
                 p99[count][route] = result.p99_ms
         db = _ExplainDb(conn)
         owner = uuid.UUID(user.user_id)
-        taskstore.get_task(db, task_id, owner_id=owner)  # type: ignore[arg-type]
-        taskstore.list_tasks(db, owner, limit=20)  # type: ignore[arg-type]
-        taskstore.list_tasks(db, owner, limit=20, cursor=cursor)  # type: ignore[arg-type]
+        # The routes' own reads: the Task document's columns only.
+        columns = taskstore.DOCUMENT_COLUMNS
+        taskstore.get_task(db, task_id, owner_id=owner, columns=columns)  # type: ignore[arg-type]
+        taskstore.list_tasks(db, owner, limit=20, columns=columns)  # type: ignore[arg-type]
+        taskstore.list_tasks(db, owner, limit=20, cursor=cursor, columns=columns)  # type: ignore[arg-type]
         plans = db.plans
     finally:
         # Leave the stack's database as small as it was for whatever runs next.
