@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 import redis
@@ -26,12 +27,16 @@ def _append(client: redis.Redis, task_id: uuid.UUID, status: str) -> str:
     return events.append_event(client, task_id, "status", {"id": str(task_id), "status": status})
 
 
+def _new_log(client: redis.Redis) -> tuple[uuid.UUID, str, str]:
+    """A task's log with one event: (task id, log key, that event's id)."""
+    task_id = uuid.uuid4()
+    return task_id, events_key(task_id), _append(client, task_id, "queued")
+
+
 def test_followers_share_one_reader_and_keep_their_own_cursors(
     tails: LogTails, redis_client: redis.Redis
 ) -> None:
-    task_id = uuid.uuid4()
-    key = events_key(task_id)
-    first = _append(redis_client, task_id, "queued")
+    task_id, key, first = _new_log(redis_client)
     got: dict[str, list[str]] = {"a": [], "b": []}
 
     def follow(name: str, cursor: str) -> None:
@@ -84,3 +89,30 @@ def test_a_redis_failure_reaches_the_waiting_followers() -> None:
     with dead.follow("backdrop:events:x", "0") as tail, pytest.raises(redis.RedisError):
         tail.read("0", 5.0)
     assert dead.count() == 0  # the next follower starts afresh
+
+
+def test_a_stream_the_tail_forgot_while_it_waited_reads_the_log_itself(tails: LogTails) -> None:
+    # The stream waits at "5-0"; before it runs again the tail takes in more than it keeps
+    # and forgets "6-0": handing it only what is left would skip that event.
+    tail = logtail.LogTail(tails, "backdrop:events:forgot", "5-0")  # no reader thread
+    got: list[Any] = []
+    waiting = threading.Thread(target=lambda: got.append(tail.read("5-0", 5.0)))
+    waiting.start()
+    time.sleep(0.2)
+    with tail.changed:
+        tail.entries = [(f"{n}-0", "status", {}) for n in range(7, 7 + logtail.KEEP)]  # type: ignore[misc]
+        tail.start = (6, 0)
+        tail.changed.notify_all()
+    waiting.join(5)
+    assert got == [None]
+
+
+def test_an_entry_that_is_not_ours_ends_the_streams_instead_of_stalling_them(
+    tails: LogTails, redis_client: redis.Redis
+) -> None:
+    _, key, first = _new_log(redis_client)
+    with tails.follow(key, first) as tail:
+        redis_client.xadd(key, {"event": "status"})  # no data: read_log cannot decode it
+        with pytest.raises(redis.RedisError):
+            tail.read(first, 5.0)
+    assert tails.count() == 0  # the next follower starts afresh

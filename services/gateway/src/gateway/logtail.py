@@ -10,21 +10,28 @@ stream still keeps its own cursor, so resume, order and "nothing twice" stay per
 A stream whose cursor lies before what the tail holds (it resumed from an older id, or the
 tail forgot old entries) catches up with its own non-blocking reads first. The tail keeps the
 last ``KEEP`` entries, reads while a stream uses it, and goes away ``block_ms`` after the
-last one left. A Redis error ends the tail and reaches every stream waiting on it (each
-ends quietly and its client resumes, as before).
+last one left. A failure (Redis, or an entry that is not one of ours) ends the tail and
+reaches every stream waiting on it as a Redis error (each ends quietly and its client
+resumes, as before). A stream that asks for events after an id the log has not reached yet
+(a made-up Last-Event-ID) and starts a tail makes the streams of that log read it
+themselves until the tail ends: the old cost, for its owner's streams only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 
 import redis
 from backdrop_common import events
 
-KEEP = 200
-"""Entries a tail keeps for streams a little behind it (an event log is capped near 1000)."""
+log = logging.getLogger(__name__)
+
+KEEP = 32
+"""Entries a tail keeps for streams a little behind it; one further behind reads the log
+itself (a thousand tails of busy logs would otherwise hold hundreds of MB)."""
 
 
 def _order(event_id: str) -> tuple[int, int]:
@@ -42,7 +49,7 @@ class LogTail:
         self.start = _order(start)  # it holds every entry after this id
         self.last = start  # the id its next read starts after
         self.entries: list[events.Event] = []
-        self.error: redis.RedisError | None = None
+        self.error: Exception | None = None
         self.followers = 0
         self.changed = threading.Condition()
 
@@ -56,9 +63,13 @@ class LogTail:
             found = self._after(after)
             if not found and wait_s > 0 and self.error is None:
                 self.changed.wait(wait_s)
+                if after < self.start:
+                    return None  # it forgot entries this stream has not seen while it waited
                 found = self._after(after)
             if self.error is not None and not found:
-                raise self.error
+                # A fresh exception per stream: one shared object would collect every
+                # stream's traceback (and keep their frames alive).
+                raise redis.ConnectionError(f"the event log reader failed: {self.error}")
             return found
 
     def _after(self, after: tuple[int, int]) -> list[events.Event]:
@@ -74,7 +85,10 @@ class LogTail:
         while self.tails.keep_running(self):
             try:
                 batch = events.read_log(self.tails.client, self.key, self.last, block_ms)
-            except redis.RedisError as exc:
+            except Exception as exc:
+                # Redis trouble, or an entry that is not ours (no data, not JSON): the
+                # streams end quietly and resume; a new follower starts a new tail.
+                log.warning("reader of %s stopped: %s", self.key, type(exc).__name__)
                 self.tails.drop(self)
                 with self.changed:
                     self.error = exc

@@ -55,10 +55,11 @@ def _session() -> requests.Session:
 def init_app(app: Flask, settings: GatewaySettings) -> Resources:
     """Create the resources for ``app`` and register them."""
     # One connection per log read in XREAD BLOCK for up to sse_block_ms (a tail's, or a
-    # stream catching up): the socket timeout must outlast it.
+    # stream catching up): the socket timeout must outlast it. Twice the streams: a tail
+    # whose last stream left keeps its connection until its read ends.
     stream_redis = redis_from_url(
         settings.redis_url,
-        max_connections=settings.sse_max_streams,
+        max_connections=2 * settings.sse_max_streams,
         socket_timeout=settings.sse_block_ms / 1000 + 5,
     )
     res = Resources(
