@@ -11,7 +11,7 @@ ends::
 Per-user and per-address counts live in Redis (so they hold across gunicorn workers and
 gateway replicas) as sorted sets of lease ids scored by expiry: a process that dies without
 releasing leaves entries that expire after ``live_lease_s``, which open streams renew. The
-per-process cap (``sse_max_streams``, one Redis connection each) is a local semaphore.
+per-process cap (``sse_max_streams``) is a local semaphore.
 """
 
 from __future__ import annotations
