@@ -116,3 +116,17 @@ def test_an_entry_that_is_not_ours_ends_the_streams_instead_of_stalling_them(
         with pytest.raises(redis.RedisError):
             tail.read(first, 5.0)
     assert tails.count() == 0  # the next follower starts afresh
+
+
+def test_events_after_a_redis_wipe_still_reach_the_followers(
+    tails: LogTails, redis_client: redis.Redis
+) -> None:
+    # FLUSHALL (or a restart without persistence) drops the log under a running tail; the
+    # next events get newer ids, so the tail and its streams carry on with them.
+    task_id, key, first = _new_log(redis_client)
+    with tails.follow(key, first) as tail:
+        assert tail.read(first, 0.3) == []
+        redis_client.flushdb()
+        later = _append(redis_client, task_id, "succeeded")
+        got = tail.read(first, 5.0)
+    assert [(e[0], e[2]["status"]) for e in got or []] == [(later, "succeeded")]
