@@ -119,3 +119,23 @@ def test_a_task_taken_over_is_left_alone(runtime: Runtime, tasks: Any, case: Cas
     assert (after["status"], after["worker_id"]) == ("running", "other")
     assert pending(tasks.redis, "checksum") == 1  # the new holder may depend on it
     assert runtime.storage.head(artifact_prefix(row) + "part.bin") is not None
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_each_outcome_runs_the_owners_admission_once(
+    runtime: Runtime, tasks: Any, case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The slot the job leaves goes to the owner's next job: by the release, or (a job sent
+    # straight back) by that send's own admission, never both.
+    runtime.settings.worker_retry_base_seconds = 0.0
+    row, delivery = _claimed(runtime, tasks, case.last_attempt)
+    admit = taskstore.admit_waiting
+    calls: list[object] = []
+
+    def counted(db: Any, owner_id: Any, cap: int) -> Any:
+        calls.append(owner_id)
+        return admit(db, owner_id, cap)
+
+    monkeypatch.setattr(taskstore, "admit_waiting", counted)
+    finalise(runtime, delivery, row, case.outcome)
+    assert calls == [row["owner_id"]]

@@ -154,6 +154,12 @@ def _write(rt: Runtime, row: dict[str, Any], step: Step, outcome: Outcome) -> An
     return new
 
 
+def _sent_again(step: Step) -> bool:
+    """Whether ``_requeue`` already put the job back through its owner's admission
+    (``jobs.send_job``), which filled the slot it left: a release would only repeat it."""
+    return step.action == "hand_back" or (step.action == "requeue" and step.delay <= 0)
+
+
 def _release_slot(rt: Runtime, row: dict[str, Any]) -> None:
     """The task left its slot of the owner's fair share: send their next held job (best
     effort: the sweeper sends it within a sweep otherwise)."""
@@ -184,6 +190,7 @@ def finalise(
     events.queue_status(pipe, new)
     rt.consumer.queue_ack(pipe, delivery)
     pipe.execute()
-    _release_slot(rt, new)
+    if not _sent_again(step):
+        _release_slot(rt, new)
     # A success that met an accepted cancel was written as a cancel: label what happened.
     return "cancelled" if new["status"] == "cancelled" else LABELS[step.action], True
