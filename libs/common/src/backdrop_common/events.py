@@ -44,8 +44,9 @@ Event = tuple[str, str, "LoggedDoc"]
 
 class LoggedDoc(dict[str, Any]):
     """A Task document read from an event log, with the JSON text it was stored as (``raw``,
-    compact like ``json.dumps(..., separators=(",", ":"))``): a live stream writes that text
-    as it is instead of encoding the document again.
+    compact like ``json.dumps(..., separators=(",", ":"))``; None when that text is not a
+    single line): a live stream writes that text as it is instead of encoding the document
+    again.
 
     The watchers of one event in one process share one decoded document (a thousand
     watchers of a task decoded and re-encoded the same text a thousand times): read it,
@@ -53,13 +54,14 @@ class LoggedDoc(dict[str, Any]):
     """
 
     __slots__ = ("raw",)
-    raw: str
+    raw: str | None
 
 
 @functools.lru_cache(maxsize=512)
 def _logged(data: str) -> LoggedDoc:
     doc = LoggedDoc(json.loads(data))
-    doc.raw = data
+    # Checked once per event here, not by every stream that writes it (an SSE data line).
+    doc.raw = data if "\n" not in data and "\r" not in data else None
     return doc
 
 

@@ -66,9 +66,7 @@ class Frame:
         """``data`` as compact JSON: the log's own text when it came from a log (shared by
         every watcher of the event), else encoded here."""
         raw = getattr(self.data, "raw", None)
-        if isinstance(raw, str) and "\n" not in raw and "\r" not in raw:  # one SSE data line
-            return raw
-        return json.dumps(self.data, separators=(",", ":"))
+        return raw if isinstance(raw, str) else json.dumps(self.data, separators=(",", ":"))
 
 
 @dataclass
