@@ -17,15 +17,15 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 from accounts import User, create_task, new_user, parse_time
-from backdrop_client import TERMINAL
 from bodies import pattern_block
 from report import Report, Row, at_most, percentile
+from sse_record import Watcher
 from stackctl import RssSampler, descendants, established_per_process, program_pid
 
 ALGOS = ["sha256", "sha1", "md5", "blake2b"]
@@ -36,32 +36,6 @@ GATEWAY_PORT = 18080
 WATCHER_PROCESSES = 2
 """gevent processes the watchers are spread over (``sse_watchers.py``), one per core."""
 WATCHERS = Path(__file__).resolve().parent / "sse_watchers.py"
-
-
-@dataclass
-class Client:
-    """One SSE watcher's record, as ``sse_watchers.py`` reports it."""
-
-    n: int
-    events: list[tuple[str, str, str, float]] = field(default_factory=list)
-    """(id, event, task status, receive time) per event."""
-    error: str | None = None
-    connections: int = 0
-    early_ends: int = 0
-    """Streams that ended (or failed) before the terminal event, each followed by a resume."""
-
-    @property
-    def first_terminal_on_first_stream(self) -> bool:
-        """Whether the first connection alone delivered the terminal event."""
-        return self.early_ends == 0 and self.terminal_at is not None
-
-    @property
-    def terminal_at(self) -> float | None:
-        """When the terminal status event arrived."""
-        for _, kind, status, at in self.events:
-            if kind == "status" and status in TERMINAL:
-                return at
-        return None
 
 
 def _start_watchers(
@@ -85,22 +59,14 @@ def _start_watchers(
     return procs
 
 
-def _collect(procs: list[subprocess.Popen[str]], timeout_s: float) -> list[Client]:
-    """Each process's report (one JSON line), as clients numbered across processes."""
-    clients: list[Client] = []
+def _collect(procs: list[subprocess.Popen[str]], timeout_s: float) -> list[Watcher]:
+    """Each process's report (one JSON line), as watchers numbered across processes."""
+    clients: list[Watcher] = []
     for proc in procs:
         out, _ = proc.communicate(timeout=timeout_s)
         for record in json.loads(out.strip().splitlines()[-1]):
-            events = [tuple(e) for e in record["events"]]
-            clients.append(
-                Client(
-                    len(clients),
-                    events,  # type: ignore[arg-type]
-                    record["error"],
-                    record["connections"],
-                    record["early_ends"],
-                )
-            )
+            record["events"] = [tuple(e) for e in record["events"]]
+            clients.append(Watcher(**{**record, "n": len(clients)}))
     return clients
 
 

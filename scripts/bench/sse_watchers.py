@@ -21,28 +21,11 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.parse  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import asdict  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
-
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-
-
-@dataclass
-class Watcher:
-    """One SSE watcher: what it received and when."""
-
-    n: int
-    events: list[tuple[str, str, str, float]] = field(default_factory=list)
-    """(id, event, task status, receive time) per event."""
-    error: str | None = None
-    status_code: int | None = None
-    connections: int = 0
-    early_ends: int = 0
-    """Streams that ended (or failed) before the terminal event, each followed by a resume."""
-    retry_ms: int = 2000
-    """Reconnection delay (the server's ``retry:`` field; EventSource's usual default)."""
+from sse_record import TERMINAL, Watcher  # noqa: E402
 
 
 def _messages(watcher: Watcher, data: bytes, buf: bytes, at: float) -> tuple[bytes, bool]:
