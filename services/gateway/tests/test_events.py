@@ -121,6 +121,54 @@ def test_fresh_connection_starts_after_the_latest_event(
     assert rest[0]["data"]["error"] == {"code": "bad_input", "message": "nope"}
 
 
+def test_snapshot_of_a_just_finished_task_carries_its_terminal_event_id(
+    api: Any, db: Any, redis_client: Any
+) -> None:
+    # The worker commits the final state, then logs it: a client connecting in between must
+    # not get an id from before the terminal event, or resuming after it repeats the end.
+    task = api.new_task()
+    start_running(db, task["id"])
+    events.append_event(redis_client, task["id"], "progress", doc(db, task["id"]))
+    row = taskstore.mark_succeeded(db, task["id"], "w1", {}, [])
+    assert row is not None
+    logged: list[str] = []
+
+    def log_it_late() -> None:
+        time.sleep(0.15)
+        logged.append(
+            events.append_event(redis_client, task["id"], "status", taskstore.task_json(row))
+        )
+
+    late = threading.Thread(target=log_it_late, daemon=True)
+    late.start()
+    messages = collect(open_stream(api, task["id"]))
+    late.join(5)
+    assert [m["id"] for m in messages] == logged
+    assert messages[0]["data"]["status"] == "succeeded"
+    resumed = collect(open_stream(api, task["id"], **{"Last-Event-ID": logged[0]}))
+    assert [m["id"] for m in resumed] == logged  # only the final state, not a second end
+
+
+def test_snapshot_of_a_long_finished_task_does_not_wait_for_a_lost_event(
+    api: Any, db: Any, redis_client: Any
+) -> None:
+    task = api.new_task()
+    start_running(db, task["id"])
+    progress = events.append_event(redis_client, task["id"], "progress", doc(db, task["id"]))
+    taskstore.mark_succeeded(db, task["id"], "w1", {}, [])  # its event never reached the log
+    db.run(
+        lambda cur: cur.execute(
+            "UPDATE tasks.tasks SET finished_at = now() - interval '1 hour' WHERE id = %s",
+            (task["id"],),
+        )
+    )
+    started = time.monotonic()
+    messages = collect(open_stream(api, task["id"]))
+    assert time.monotonic() - started < 0.4
+    assert [m["id"] for m in messages] == [progress]
+    assert messages[0]["data"]["status"] == "succeeded"
+
+
 def test_keepalive_and_end_from_the_database(api: Any, db: Any) -> None:
     # settings: keep-alive every 0.5 s, row read every 1 s; a terminal state that never
     # reached the log still ends the stream (the row is the truth).

@@ -196,12 +196,20 @@ def read_log(
         raise ValueError("socket_timeout must exceed block_ms (use socket_timeout=None)")
     block = block_ms if block_ms > 0 else None
     reply: Any = client.xread({key: start}, count=count, block=block)
-    events: list[Event] = []
-    for _stream, entries in reply or []:
-        for entry_id, fields in entries:
-            f = {_text(k): _text(v) for k, v in fields.items()}
-            events.append((_text(entry_id), f.get("event", "status"), _logged(f["data"])))
-    return events
+    return [
+        _event(entry_id, fields) for _stream, entries in reply or [] for entry_id, fields in entries
+    ]
+
+
+def newest_event(client: redis.Redis, key: str) -> Event | None:
+    """The newest event of the log ``key`` (None when the log is empty)."""
+    reply: Any = client.xrevrange(key, count=1)
+    return _event(*reply[0]) if reply else None
+
+
+def _event(entry_id: Any, fields: Mapping[Any, Any]) -> Event:
+    f = {_text(k): _text(v) for k, v in fields.items()}
+    return (_text(entry_id), f.get("event", "status"), _logged(f["data"]))
 
 
 def latest_event_id(client: redis.Redis, key: str) -> str | None:

@@ -6,9 +6,10 @@ all of the caller's tasks (``backdrop:user-events:<user>``, optionally filtered 
 or processor). :func:`frames` turns it into :class:`Frame`\\ s:
 
 - a task stream, on a fresh connection, first sends the current state (a ``status`` frame
-  whose id is the newest log id); resumed (after an event id), it sends no snapshot but every
-  logged event after that id, in order: nothing missed, nothing twice. It ends after a
-  terminal status (when a finished task's log has nothing newer, its final state ends it).
+  whose id is the newest log id; a finished task's is its terminal event's); resumed (after
+  an event id), it sends no snapshot but every logged event after that id, in order:
+  nothing missed, nothing twice. It ends after a terminal status (when a finished task's
+  log has nothing newer, its final state ends it).
 - the user stream starts after the newest event (fresh) or after the client's id (resumed);
   filtered-out events still move the cursor, so a resumed stream does not see them again.
 - ``None`` frames mark idle time (the transport sends a keep-alive); an ``end`` frame (no
@@ -27,6 +28,7 @@ import uuid
 from collections.abc import Callable, Generator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -45,6 +47,9 @@ from gateway.schemas import STATUSES, TERMINAL
 log = logging.getLogger(__name__)
 _EVENT_ID = re.compile(r"^\d{1,20}(-\d{1,20})?\Z")
 _STREAM_ID_MAX = 2**64 - 1  # each half of a Redis stream id is an unsigned 64-bit number
+# How long after ``finished_at`` a snapshot may wait for the terminal event, and how long.
+FINAL_EVENT_GRACE_S = 5.0
+FINAL_EVENT_WAIT_MS = 500
 _PROCESSOR = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 LIVE_STREAMS = Gauge(
     "backdrop_gateway_sse_streams",
@@ -144,9 +149,10 @@ def frames(
         doc = watch.task_doc
         finished = doc is not None and doc["status"] in TERMINAL
         if doc is not None and not watch.resumed:
-            yield Frame("status", doc, watch.cursor)
             if finished:
+                yield Frame("status", doc, _final_event_id(res, watch, doc))
                 return
+            yield Frame("status", doc, watch.cursor)
         # A finished task's resumed stream only reads what is left: no shared tail for it.
         following = nullcontext(None) if finished else res.tails.follow(watch.key, watch.cursor)
         with following as tail:
@@ -174,17 +180,14 @@ def frames(
                 batch = _read(res, tail, watch, block)
                 lease.renew()
                 sent = False
-                for event_id, kind, data in batch:
+                for event in batch:
+                    event_id, kind, data = event
                     watch.cursor = event_id
                     if not watch.keep(data):
                         continue
                     sent = True
                     yield Frame(kind, data, event_id)
-                    if (
-                        watch.task_id is not None
-                        and kind == "status"
-                        and data.get("status") in TERMINAL
-                    ):
+                    if watch.task_id is not None and _ends_task(event):
                         return
                 if sent:
                     last_write = time.monotonic()
@@ -229,6 +232,39 @@ def _read(res: Resources, tail: LogTail | None, watch: Watch, block_ms: int) -> 
     if own or block_ms <= 0:
         return own
     return events.read_log(res.stream_redis, watch.key, watch.cursor, block_ms)
+
+
+def _final_event_id(res: Resources, watch: Watch, doc: Mapping[str, Any]) -> str:
+    """The id a finished task's snapshot carries: its terminal event's, so that resuming
+    after it replays nothing. The worker commits the final state before it logs the event,
+    so a task that has just finished may not have it logged yet: wait for it briefly, but
+    only then (an old task's log may have expired, or lost the event in a Redis wipe).
+    Without it, the newest id: the final state covers every event before it."""
+    try:
+        newest = events.newest_event(res.redis, watch.key)
+        if newest is None:
+            return watch.cursor
+        if _ends_task(newest):
+            return newest[0]
+        if time.time() - _epoch(doc.get("finished_at")) < FINAL_EVENT_GRACE_S:
+            for event in events.read_log(
+                res.stream_redis, watch.key, newest[0], FINAL_EVENT_WAIT_MS
+            ):
+                if _ends_task(event):
+                    return event[0]
+        return newest[0]
+    except redis.RedisError:
+        log.warning("event log of %s unreadable; snapshot keeps the newest id", watch.key)
+        return watch.cursor
+
+
+def _ends_task(event: events.Event) -> bool:
+    return event[1] == "status" and event[2].get("status") in TERMINAL
+
+
+def _epoch(stamp: object) -> float:
+    """An RFC 3339 timestamp of a Task document as seconds since the epoch (0 if absent)."""
+    return datetime.fromisoformat(stamp).timestamp() if isinstance(stamp, str) else 0.0
 
 
 def _token_end(principal: Principal, verifier: TokenVerifier) -> Frame | None:
