@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 from backdrop_common import jobs, redis_keys
@@ -127,3 +128,64 @@ def test_concurrent_sends_never_exceed_the_share(
         assert len(on_stream) == cap and len(set(on_stream)) == cap
         admitted = [r for r in (ts.get_task(db, row["id"]) for row in rows) if r["dispatched_at"]]
         assert sorted(str(r["id"]) for r in admitted) == sorted(on_stream)
+
+
+def test_a_release_sends_a_held_job_and_skips_admission_when_none_waits(
+    db: Database, make_task: MakeTask, redis_client: redis.Redis, monkeypatch: Any
+) -> None:
+    owner = uuid.uuid4()
+    first, second = _queued(db, make_task, owner, 2)
+    jobs.send_job(db, redis_client, first, max_dispatched=1)
+    assert jobs.send_job(db, redis_client, second, max_dispatched=1) is None  # held
+    admissions: list[object] = []
+    admit = ts.admit_waiting
+    monkeypatch.setattr(ts, "admit_waiting", lambda *a: admissions.append(a[1]) or admit(*a))
+
+    ts.claim(db, first["id"], "w1", 30)
+    ts.mark_succeeded(db, first["id"], "w1", {})
+    released = jobs.release_slot(db, redis_client, owner, max_dispatched=1)
+    assert [r["id"] for r in released] == [second["id"]] and admissions == [owner]
+
+    # Nothing of theirs waits now: the release reads that and takes no lock, writes nothing.
+    ts.claim(db, second["id"], "w1", 30)
+    ts.mark_succeeded(db, second["id"], "w1", {})
+    assert jobs.release_slot(db, redis_client, owner, max_dispatched=1) == []
+    assert admissions == [owner]
+    # A retry that is not due yet is not waiting either (the sweeper admits it when it is).
+    (later,) = _queued(db, make_task, owner, 1)
+    ts.claim(db, later["id"], "w1", 30)
+    ts.requeue(db, later["id"], "w1", delay_s=60)
+    assert not ts.has_waiting(db, owner)
+
+
+def test_releases_racing_new_jobs_strand_nothing(
+    db: Database, make_task: MakeTask, redis_client: redis.Redis
+) -> None:
+    """A job held by a send that still counted a finishing task is sent by that task's
+    release: after each race, a held job means the owner's slot is in use."""
+    for _ in range(15):
+        owner = uuid.uuid4()
+        (running,) = _queued(db, make_task, owner, 1)
+        jobs.send_job(db, redis_client, running, max_dispatched=1)
+        ts.claim(db, running["id"], "w1", 30)
+        (new,) = _queued(db, make_task, owner, 1)
+        barrier = threading.Barrier(2)
+
+        def finish(row: ts.TaskRow = running, barrier: threading.Barrier = barrier) -> None:
+            own_db = Database(db.dsn)  # another process's session, as the worker's is
+            try:
+                barrier.wait()
+                ts.mark_succeeded(own_db, row["id"], "w1", {})
+                jobs.release_slot(own_db, redis_client, row["owner_id"], max_dispatched=1)
+            finally:
+                own_db.close()
+
+        def send(row: ts.TaskRow = new, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            jobs.send_job(db, redis_client, row, max_dispatched=1)
+
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(finish), pool.submit(send)]:
+                done.result()
+        after = ts.get_task(db, new["id"])
+        assert after is not None and after["dispatched_at"] is not None, "the new job was stranded"

@@ -129,6 +129,7 @@ def test_each_outcome_runs_the_owners_admission_once(
     # straight back) by that send's own admission, never both.
     runtime.settings.worker_retry_base_seconds = 0.0
     row, delivery = _claimed(runtime, tasks, case.last_attempt)
+    tasks("checksum", b"next", enqueue=False)  # the owner's next job waits for a slot
     admit = taskstore.admit_waiting
     calls: list[object] = []
 

@@ -75,6 +75,23 @@ def dispatch_waiting(
     return [new for row in admitted if (new := _send(db, client, row)) is not None]
 
 
+def release_slot(
+    db: Database, client: redis.Redis, owner_id: taskstore.TaskId, *, max_dispatched: int
+) -> list[taskstore.TaskRow]:
+    """One of the owner's tasks left its slot (it ended, or was cancelled while dispatched):
+    send their next held jobs (``dispatch_waiting``), if any wait; the rows sent.
+
+    The check is a plain read after the caller's commit, and it misses nothing: a job is
+    held by an admission that counted the leaving task, which ran after the job was
+    committed ``queued`` and before the caller's commit, so the read sees the job waiting.
+    Most releases find nothing (a user within their share), and skip the admission's
+    advisory lock and write: a third of PostgreSQL's work per job.
+    """
+    if not taskstore.has_waiting(db, owner_id):
+        return []
+    return dispatch_waiting(db, client, owner_id, max_dispatched=max_dispatched)
+
+
 def _send(db: Database, client: redis.Redis, row: Mapping[str, Any]) -> taskstore.TaskRow | None:
     """XADD the job of ``row``, then record its entry (``mark_enqueued``).
 

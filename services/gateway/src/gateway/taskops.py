@@ -220,7 +220,7 @@ def _release_slot(row: taskstore.TaskRow) -> None:
     job (best effort: the sweeper sends it within a sweep otherwise)."""
     res = resources()
     try:
-        jobs.dispatch_waiting(
+        jobs.release_slot(
             res.db, res.redis, row["owner_id"], max_dispatched=res.settings.max_dispatched_per_user
         )
     except (redis.RedisError, Unavailable):

@@ -164,7 +164,7 @@ def _release_slot(rt: Runtime, row: dict[str, Any]) -> None:
     """The task left its slot of the owner's fair share: send their next held job (best
     effort: the sweeper sends it within a sweep otherwise)."""
     try:
-        jobs.dispatch_waiting(
+        jobs.release_slot(
             rt.db, rt.redis, row["owner_id"], max_dispatched=rt.settings.max_dispatched_per_user
         )
     except (redis.RedisError, Unavailable) as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
 from backdrop_common.retries import EXHAUSTED
-from backdrop_common.taskstore._admission import admit_waiting, owners_waiting
+from backdrop_common.taskstore._admission import admit_waiting, has_waiting, owners_waiting
 from backdrop_common.taskstore._dead_letters import (
     count_dead_letters,
     discard_dead_letter,
@@ -104,6 +104,7 @@ __all__ = [
     "get_owned_task",
     "get_task",
     "get_task_by_idempotency_key",
+    "has_waiting",
     "inputs_to_sweep",
     "list_dead_letters",
     "list_tasks",

@@ -56,6 +56,21 @@ def admit_waiting(db: Database, owner_id: TaskId, cap: int) -> list[TaskRow]:
     return db.run(work, single=True)
 
 
+def has_waiting(db: Database, owner_id: TaskId) -> bool:
+    """Whether the owner has a due waiting task: one planned, read-only index probe, so a
+    task leaving its slot skips the locking admission when there is nothing to admit."""
+    owner = as_uuid(owner_id)
+    if owner is None:
+        return False
+    rows = fetch_all(
+        db,
+        f"SELECT EXISTS (SELECT 1 FROM tasks.tasks WHERE owner_id = %(o)s AND {_WAITING}) AS w",  # noqa: S608
+        {"o": owner},
+        read=True,
+    )
+    return bool(rows[0]["w"])
+
+
 def owners_waiting(db: Database, *, limit: int = 500) -> list[uuid.UUID]:
     """Owners with due waiting tasks, the longest-waiting first: the sweeper admits for
     each, so a release that was lost leaves nothing held for long."""
