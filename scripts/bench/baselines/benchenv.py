@@ -13,6 +13,9 @@ ROOT = HERE.parents[2]
 VENV = ROOT / ".run" / "bench" / "venv"
 PYTHON = VENV / "bin" / "python"
 REQUIREMENTS = HERE / "requirements.txt"
+# Bytecode at install time, as ``make install`` does for the project: with
+# PYTHONDONTWRITEBYTECODE set, each Celery or Dramatiq start compiled its imports again.
+INSTALL = ("pip", "install", "--quiet", "--compile-bytecode")
 
 
 def _uv() -> str:
@@ -23,15 +26,16 @@ def _uv() -> str:
 
 
 def ensure() -> Path:
-    """Create or update the virtualenv when ``requirements.txt`` changed; its python."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    """Create or update the virtualenv when ``requirements.txt`` (or how it is installed)
+    changed; its python."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + " ".join(INSTALL).encode()).hexdigest()
     stamp = VENV / ".requirements.sha256"
     if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
         return PYTHON
     uv = _uv()
     subprocess.run([uv, "venv", "--quiet", "--allow-existing", str(VENV)], check=True)
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(PYTHON), "-r", str(REQUIREMENTS)],
+        [uv, *INSTALL, "--python", str(PYTHON), "-r", str(REQUIREMENTS)],
         check=True,
     )
     stamp.write_text(digest)
