@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import trustme
 import urllib3
 from backdrop_common import taskstore, webhooks
 from backdrop_testing.plugin import LiveServer
@@ -29,7 +31,7 @@ from sweeper.webhooks import RESPONSE_KEPT, dispatch_once
 class Receiver:
     """A webhook receiver: records each POST; answers ``status`` with ``body``."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, ssl_context: Any = None) -> None:
         self.calls: list[dict[str, Any]] = []
         self.status, self.body, self.headers = 204, "", {}
         app = Flask("receiver")
@@ -45,7 +47,7 @@ class Receiver:
             )
             return Response(self.body, status=self.status, headers=self.headers)
 
-        self.server = LiveServer(app, port)
+        self.server = LiveServer(app, port, ssl_context)
         self.url = f"{self.server.url}/hook"
 
 
@@ -211,3 +213,88 @@ def test_gives_up_after_the_retry_window(
 
 def test_default_retry_window_is_over_a_day() -> None:
     assert SweeperSettings.model_fields["webhook_retry_for_s"].default > 24 * 3600
+
+
+def _resolve(monkeypatch: pytest.MonkeyPatch, name: str, answers: list[list[str]]) -> list[str]:
+    """Make ``name`` resolve to each of ``answers`` in turn (the last one from then on);
+    returns the list of the answers given, one entry per look-up."""
+    real = socket.getaddrinfo
+    given: list[str] = []
+
+    def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        answer = answers[min(len(given), len(answers) - 1)]
+        given.append(",".join(answer))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answer]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return given
+
+
+def test_a_name_rebound_after_the_check_is_not_followed(
+    res: Resources, make_task: Any, send: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers the check with an allowed address, then with an
+    internal one. The POST goes to the address that was checked, named by its host."""
+    receiver = Receiver()
+    port = receiver.server.server.server_port
+    name = "hooks.rebinding.test"
+    given = _resolve(monkeypatch, name, [["127.0.0.1"], ["10.255.255.1"]])
+    owner = uuid.uuid4()
+    assert webhooks.create_endpoint(res.db, owner, f"http://{name}:{port}/hook") is not None
+    _cancel(res, make_task(owner_id=owner))
+    assert send() == 1
+    assert given == ["127.0.0.1"]  # looked up once, by the check; never again to connect
+    [call] = receiver.calls
+    assert call["headers"]["Host"] == f"{name}:{port}"
+
+
+def test_the_next_checked_address_is_tried_when_one_refuses(
+    res: Resources,
+    make_task: Any,
+    send: Any,
+    hook_settings: SweeperSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receiver = Receiver()
+    port = receiver.server.server.server_port
+    name = "hooks.two-addresses.test"
+    _resolve(monkeypatch, name, [["127.0.0.3", "127.0.0.1"]])  # nothing listens on .3
+    owner = uuid.uuid4()
+    assert webhooks.create_endpoint(res.db, owner, f"http://{name}:{port}/hook") is not None
+    _cancel(res, make_task(owner_id=owner))
+    send(hook_settings.model_copy(update={"webhook_allow_networks": ["127.0.0.0/8"]}))
+    assert len(receiver.calls) == 1
+
+
+@pytest.mark.usefixtures("send")  # its teardown removes this test's endpoints and deliveries
+def test_https_targets_are_verified_for_their_name_not_the_address(
+    res: Resources,
+    make_task: Any,
+    hook_settings: SweeperSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Connecting to a checked address keeps TLS intact: the certificate must match the URL's
+    host (sent as SNI), so a receiver with another name's certificate is refused."""
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("hooks.tls.test").configure_cert(server_tls)
+    receiver = Receiver(ssl_context=server_tls)
+    port = receiver.server.server.server_port
+    for name in ("hooks.tls.test", "impostor.tls.test"):
+        _resolve(monkeypatch, name, [["127.0.0.1"]])
+    owner = uuid.uuid4()
+    good = webhooks.create_endpoint(res.db, owner, f"https://hooks.tls.test:{port}/hook")
+    bad = webhooks.create_endpoint(res.db, owner, f"https://impostor.tls.test:{port}/hook")
+    assert good is not None and bad is not None
+    _cancel(res, make_task(owner_id=owner))
+    pool = ThreadPoolExecutor(2)
+    with ca.cert_pem.tempfile() as ca_file:
+        http = urllib3.PoolManager(ca_certs=ca_file)
+        assert dispatch_once(hook_settings, res.db, http, pool) == 2
+    pool.shutdown()
+    [call] = receiver.calls
+    assert call["headers"]["Host"] == f"hooks.tls.test:{port}"
+    [refused] = _log(res, owner, bad[0]["id"])
+    assert refused["attempt_log"][0]["error"] == "SSLError"

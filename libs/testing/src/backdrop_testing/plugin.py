@@ -167,11 +167,13 @@ def infra_env(database_url: str, redis_url: str, s3_server: str) -> dict[str, st
 
 
 class LiveServer:
-    """A WSGI app served from a thread on a loopback port (a free one unless given)."""
+    """A WSGI app served from a thread on a loopback port (a free one unless given), over
+    TLS when given an ``ssl.SSLContext``."""
 
-    def __init__(self, app: Any, port: int = 0) -> None:
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+    def __init__(self, app: Any, port: int = 0, ssl_context: Any = None) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=ssl_context)
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -5,7 +5,10 @@ nothing here blocks a worker and a restart loses nothing: a claimed row is held 
 its ``next_attempt_at`` out, and if this process dies mid-send it is simply due again. Each
 attempt POSTs the Task JSON signed per Standard Webhooks (``webhook-id`` = the delivery id,
 the same on every retry; ``webhook-timestamp``; ``webhook-signature`` ``v1,<base64 HMAC>``),
-refuses non-public targets again (DNS may have changed), follows no redirect, waits at most
+refuses non-public targets again (DNS may have changed) and connects to an address it just
+checked, never to what a second look-up would say (DNS rebinding: a name that answers with a
+public address for the check and a private one for the connection); follows no redirect,
+waits at most
 ``webhook_timeout_s`` and keeps the first 1 KiB of the answer. Failures back off
 exponentially (``webhook_backoff_s`` doubled, at most ``webhook_backoff_max_s``) until the
 delivery is ``webhook_retry_for_s`` old.
@@ -17,6 +20,8 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +29,7 @@ from typing import Any
 import urllib3
 from backdrop_common import taskstore
 from backdrop_common.db import Database
-from backdrop_common.webhooks import UnsafeTarget, check_target
+from backdrop_common.webhooks import IPAddress, UnsafeTarget, check_target
 from standardwebhooks.webhooks import Webhook
 
 from sweeper.settings import SweeperSettings
@@ -100,7 +105,7 @@ def _send(
     """One POST: ``(status code, error, the answer's first KiB)``."""
     url = delivery["url"]
     try:
-        check_target(url, settings.webhook_allow_networks)
+        addresses = check_target(url, settings.webhook_allow_networks)
     except UnsafeTarget as exc:
         return None, f"refused: {exc}", None
     body = json.dumps(payload, separators=(",", ":"))
@@ -114,15 +119,8 @@ def _send(
         "webhook-signature": Webhook(delivery["secret"]).sign(msg_id, now, body),
     }
     try:
-        resp = http.request(
-            "POST",
-            url,
-            body=body.encode(),
-            headers=headers,
-            timeout=settings.webhook_timeout_s,
-            redirect=False,
-            retries=False,
-            preload_content=False,
+        resp = _post_pinned(
+            http, url, addresses, body.encode(), headers, settings.webhook_timeout_s
         )
     except urllib3.exceptions.HTTPError as exc:
         return None, type(exc).__name__, None
@@ -133,6 +131,47 @@ def _send(
     finally:
         resp.release_conn()
     return resp.status, None, kept.decode("utf-8", "replace")
+
+
+def _post_pinned(
+    http: urllib3.PoolManager,
+    url: str,
+    addresses: Sequence[IPAddress],
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> urllib3.BaseHTTPResponse:
+    """POST ``body`` to ``url`` at one of the checked ``addresses`` (the next one when an
+    address refuses the connection, as a resolver-driven connect would): the request names
+    the URL's host in ``Host`` and, over TLS, in SNI and the certificate check."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname}
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+
+    def post(address: IPAddress) -> urllib3.BaseHTTPResponse:
+        https = parts.scheme == "https"
+        pool = http.connection_from_host(str(address), port, parts.scheme, tls if https else None)
+        return pool.urlopen(
+            "POST",
+            target,
+            body=body,
+            headers={**headers, "Host": parts.netloc},
+            timeout=timeout,
+            redirect=False,
+            retries=False,
+            preload_content=False,
+        )
+
+    *others, last = addresses
+    for address in others:
+        try:
+            return post(address)
+        except urllib3.exceptions.ConnectTimeoutError:  # also a refused connection
+            log.info("webhook target %s did not accept a connection; trying the next", address)
+    return post(last)
 
 
 def _record(

@@ -14,10 +14,11 @@ from backdrop_common.webhooks.store import (
     rotate_secret,
     task_deliveries,
 )
-from backdrop_common.webhooks.targets import UnsafeTarget, check_target
+from backdrop_common.webhooks.targets import IPAddress, UnsafeTarget, check_target
 
 __all__ = [
     "Endpoint",
+    "IPAddress",
     "UnsafeTarget",
     "add_callback",
     "check_target",

@@ -20,7 +20,8 @@ class UnsafeTarget(ValueError):
 
 
 def check_target(url: str, allow: Sequence[str] = ()) -> list[IPAddress]:
-    """The addresses ``url``'s host resolves to, or ``UnsafeTarget``."""
+    """The addresses ``url``'s host resolves to (at least one), or ``UnsafeTarget``; a
+    sender connects to one of these, not to the name (which may resolve elsewhere by then)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeTarget("Only http and https URLs with a host are accepted.")
@@ -41,4 +42,6 @@ def check_target(url: str, allow: Sequence[str] = ()) -> list[IPAddress]:
         if not address.is_global and not allowed:
             raise UnsafeTarget(f"The host resolves to a non-public address ({address}).")
         addresses.append(address)
+    if not addresses:
+        raise UnsafeTarget("The host does not resolve.")
     return addresses
