@@ -3,6 +3,7 @@ rows as dicts; reads as prepared statements."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -148,3 +149,14 @@ def test_rows_are_plain_dicts_by_column_name(pool: Database) -> None:
         assert cur.fetchmany(2) == [{"n": 1}, {"n": 2}]
         assert [row for row in cur] == [{"n": 3}]
         assert cur.fetchone() is None
+
+
+def test_json_columns_decode_as_the_standard_parser_would(pool: Database) -> None:
+    # orjson parses them; what it refuses (an integer past 64 bits) still decodes.
+    doc = {"n": 2**70, "f": 0.1, "s": "é\u2028", "l": [None, True, {"k": -(2**63)}]}
+    text = json.dumps(doc)
+    with pool.cursor() as cur:
+        cur.execute("SELECT %s::jsonb AS b, %s::json AS j", (text, text))
+        row = cur.fetchone()
+    assert row == {"b": doc, "j": doc}
+    assert json.loads(text) == doc

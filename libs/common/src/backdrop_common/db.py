@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import re
 import select
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
@@ -31,7 +33,19 @@ from backdrop_common.metrics import DEPENDENCY_ERRORS
 if TYPE_CHECKING:
     from backdrop_common.config import BaseServiceSettings
 
+
+def _json_value(text: str | bytes) -> Any:
+    """A ``json``/``jsonb`` column's value: parsed by orjson (a 20-task page spent 45 us in
+    the standard parser), or by ``json`` for what orjson refuses (integers past 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 psycopg2.extras.register_uuid()
+psycopg2.extras.register_default_json(loads=_json_value, globally=True)
+psycopg2.extras.register_default_jsonb(loads=_json_value, globally=True)
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FD_SETSIZE = 1024  # select() cannot watch descriptors from here on
