@@ -4,11 +4,13 @@ owner's jobs reach the streams only within their fair share."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg2
 import redis
 from backdrop_common import jobs, redis_keys
 from backdrop_common import taskstore as ts
@@ -189,3 +191,24 @@ def test_releases_racing_new_jobs_strand_nothing(
                 done.result()
         after = ts.get_task(db, new["id"])
         assert after is not None and after["dispatched_at"] is not None, "the new job was stranded"
+
+
+def test_a_job_being_cancelled_does_not_block_the_next_one(
+    db: Database, make_task: MakeTask, redis_client: redis.Redis
+) -> None:
+    """An admission that meets a held job while its cancel is being written takes the next
+    one instead of waiting for the cancel and then admitting nothing."""
+    owner = uuid.uuid4()
+    first, second = _queued(db, make_task, owner, 2)
+    cancelling = psycopg2.connect(db.dsn)
+    try:
+        with cancelling.cursor() as cur:  # a cancel in progress: the row is locked
+            cur.execute("UPDATE tasks.tasks SET status = 'cancelled' WHERE id = %s", (first["id"],))
+        with ThreadPoolExecutor(1) as pool:
+            admitted = pool.submit(ts.admit_waiting, db, owner, 1)
+            time.sleep(0.3)
+            cancelling.commit()
+            rows = admitted.result(5)
+    finally:
+        cancelling.close()
+    assert [r["id"] for r in rows] == [second["id"]]

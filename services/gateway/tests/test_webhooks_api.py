@@ -60,6 +60,9 @@ def test_at_most_ten_endpoints(local_api: Api) -> None:
         "http://169.254.169.254/latest/meta-data/",  # cloud metadata (link-local)
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped loopback
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 to the cloud metadata address
+        "http://[64:ff9b::a00:1]/hook",  # NAT64 to 10.0.0.1
+        "http://[2002:7f00:1::1]/hook",  # 6to4 carrying 127.0.0.1
         "http://100.64.0.1/hook",  # shared address space
         "http://0.0.0.0/hook",
         "ftp://example.com/hook",

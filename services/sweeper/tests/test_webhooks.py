@@ -298,3 +298,20 @@ def test_https_targets_are_verified_for_their_name_not_the_address(
     assert call["headers"]["Host"] == f"hooks.tls.test:{port}"
     [refused] = _log(res, owner, bad[0]["id"])
     assert refused["attempt_log"][0]["error"] == "SSLError"
+
+
+def test_an_internationalised_name_is_sent_in_its_idna_form(
+    res: Resources, make_task: Any, send: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    port = receiver.server.server.server_port
+    _resolve(monkeypatch, "пример.test", [["127.0.0.1"]])
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(res.db, owner, f"http://пример.test:{port}/hook")
+    assert made is not None
+    _cancel(res, make_task(owner_id=owner))
+    send()
+    [call] = receiver.calls
+    assert call["headers"]["Host"] == f"xn--e1afmkfd.test:{port}"
+    [delivery] = _log(res, owner, made[0]["id"])
+    assert delivery["state"] == "delivered"

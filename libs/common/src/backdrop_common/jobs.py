@@ -85,7 +85,8 @@ def release_slot(
     held by an admission that counted the leaving task, which ran after the job was
     committed ``queued`` and before the caller's commit, so the read sees the job waiting.
     Most releases find nothing (a user within their share), and skip the admission's
-    advisory lock and write: a third of PostgreSQL's work per job.
+    advisory lock and write: a third of PostgreSQL's work per job. (A retry whose time has
+    not come is not waiting yet; the sweeper admits it once it is due.)
     """
     if not taskstore.has_waiting(db, owner_id):
         return []

@@ -201,6 +201,9 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
     row = taskstore.request_cancel(res.db, task_id, owner_id)
     if row is None:
         raise NotFound("No such task.")
+    # The event first: a stream opened after the commit waits for it only briefly
+    # (``feed._final_event_id``), and the S3 and admission work below can take longer.
+    events.publish_status(res.redis, row)
     if row["status"] == "cancelled" and row["queued_at"] is None:
         _withdraw_upload(row)
     if row["status"] == "cancelled" and row.get("dispatched_at") is not None:
@@ -211,7 +214,6 @@ def cancel(task_id: uuid.UUID | str, owner_id: uuid.UUID | None) -> dict[str, An
         except redis.RedisError:
             # cancel_requested is committed; the worker also sees it when it renews its lease.
             log.warning("could not signal cancellation of task %s", row["id"])
-    events.publish_status(res.redis, row)
     return task_doc(row)
 
 

@@ -20,7 +20,6 @@ import json
 import logging
 import threading
 import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -84,10 +83,15 @@ def dispatch_once(
 def _attempt(
     settings: SweeperSettings, db: Database, http: urllib3.PoolManager, delivery: dict[str, Any]
 ) -> None:
-    payload = delivery["payload"] or _payload(db, delivery)
-    started = time.monotonic()
-    code, error, excerpt = _send(settings, http, delivery, payload)
-    _record(settings, db, delivery, payload, code, error, excerpt, started)
+    """Send one delivery and record the attempt; a failure is logged, not raised, so that it
+    cannot stop the other deliveries of the batch (this one is due again after its hold)."""
+    try:
+        payload = delivery["payload"] or _payload(db, delivery)
+        started = time.monotonic()
+        code, error, excerpt = _send(settings, http, delivery, payload)
+        _record(settings, db, delivery, payload, code, error, excerpt, started)
+    except Exception:
+        log.exception("webhook delivery %s: the attempt could not be made", delivery["id"])
 
 
 def _payload(db: Database, delivery: dict[str, Any]) -> dict[str, Any]:
@@ -122,14 +126,17 @@ def _send(
         resp = _post_pinned(
             http, url, addresses, body.encode(), headers, settings.webhook_timeout_s
         )
-    except urllib3.exceptions.HTTPError as exc:
+    except Exception as exc:  # whatever a receiver's URL or answer does: a failed attempt
         return None, type(exc).__name__, None
     try:
         kept = resp.read(RESPONSE_KEPT, decode_content=True) or b""
     except urllib3.exceptions.HTTPError:
         kept = b""
     finally:
-        resp.release_conn()
+        if resp.length_remaining == 0:
+            resp.release_conn()  # the whole answer was read: the connection can serve again
+        else:
+            resp.close()  # bytes may be left unread: reused, it would answer the next POST
     return resp.status, None, kept.decode("utf-8", "replace")
 
 
@@ -144,12 +151,14 @@ def _post_pinned(
     """POST ``body`` to ``url`` at one of the checked ``addresses`` (the next one when an
     address refuses the connection, as a resolver-driven connect would): the request names
     the URL's host in ``Host`` and, over TLS, in SNI and the certificate check."""
-    parts = urllib.parse.urlsplit(url)
+    # urllib3's parse gives the host as sent on the wire: an internationalised name in its
+    # IDNA form (xn--...), which is also what a certificate names.
+    parts = urllib3.util.parse_url(url)
+    host = str(parts.host)  # an IPv6 literal keeps its brackets, as in Host
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname}
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
+    tls = {"server_hostname": host.strip("[]"), "assert_hostname": host.strip("[]")}
+    target = parts.request_uri
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
 
     def post(address: IPAddress) -> urllib3.BaseHTTPResponse:
         https = parts.scheme == "https"
@@ -158,7 +167,7 @@ def _post_pinned(
             "POST",
             target,
             body=body,
-            headers={**headers, "Host": parts.netloc},
+            headers={**headers, "Host": host_header},
             timeout=timeout,
             redirect=False,
             retries=False,

@@ -25,13 +25,19 @@ _WAITING = (
 )
 _DISPATCHED = "(status = 'running' OR (status = 'queued' AND dispatched_at IS NOT NULL))"
 # The owner's oldest due waiting tasks, as many as the cap leaves room for; the outer
-# condition again, so a row that changed while we waited for its lock is skipped.
+# condition again, so a row that changed meanwhile is skipped. A row another transaction is
+# changing (a cancel) is passed over, not waited for: PostgreSQL would re-check only that row
+# after the wait, find it no longer waiting and admit nothing in its place.
+# (A materialised CTE: a locking subquery inside ``IN (...)`` may be run again by the plan,
+# each run locking and admitting more rows than the cap.)
 _ADMIT = (
-    "UPDATE tasks.tasks SET dispatched_at = now(), updated_at = now() WHERE id IN ("  # noqa: S608
+    "WITH picked AS MATERIALIZED ("  # noqa: S608
     f" SELECT id FROM tasks.tasks WHERE owner_id = %(o)s AND {_WAITING}"
     " ORDER BY queued_at, id LIMIT greatest(0, %(cap)s - ("
-    f"  SELECT count(*) FROM tasks.tasks WHERE owner_id = %(o)s AND {_DISPATCHED})))"
-    f" AND {_WAITING} RETURNING *"
+    f"  SELECT count(*) FROM tasks.tasks WHERE owner_id = %(o)s AND {_DISPATCHED}))"
+    " FOR UPDATE SKIP LOCKED)"
+    " UPDATE tasks.tasks t SET dispatched_at = now(), updated_at = now() FROM picked"
+    f" WHERE t.id = picked.id AND {_WAITING} RETURNING t.*"
 )
 
 
