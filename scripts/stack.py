@@ -16,6 +16,7 @@ The ``e2e`` profile uses other ports, database and Redis DB, so tests never touc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -296,11 +297,13 @@ def down(p: Profile) -> None:
     # "stop all" signals every program, then waits for them together; a shutdown alone
     # stops the programs one after another (about a second each).
     for command in ("stop", "all"), ("shutdown",):
-        subprocess.run(
-            [str(VENV_BIN / "supervisorctl"), "-c", str(conf), *command],
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a wedged supervisord: go on
+            subprocess.run(
+                [str(VENV_BIN / "supervisorctl"), "-c", str(conf), *command],
+                check=False,
+                stdout=subprocess.DEVNULL,
+                timeout=60,
+            )
     for _ in range(150):
         if not _supervisord_running(p):
             print(f"stack[{p.name}]: stopped")
