@@ -10,7 +10,9 @@ import hashlib
 import hmac
 import json
 import socket
+import socketserver
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -315,3 +317,63 @@ def test_an_internationalised_name_is_sent_in_its_idna_form(
     assert call["headers"]["Host"] == f"xn--e1afmkfd.test:{port}"
     [delivery] = _log(res, owner, made[0]["id"])
     assert delivery["state"] == "delivered"
+
+
+class SlowKeepAliveReceiver:
+    """A keep-alive HTTP/1.1 receiver that sends each answer's first 4 KiB at once and the
+    rest 0.3 s later, serving requests one after another on a connection (socketserver: the
+    test's Flask server closes every connection, so it cannot show reuse)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        receiver = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                while True:
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        byte = self.rfile.read(1)
+                        if not byte:
+                            return
+                        head += byte
+                    length = next(
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    )
+                    self.rfile.read(length)
+                    receiver.requests += 1
+                    body = b"y" * 64 * 1024
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+                    self.wfile.write(body[:4096])
+                    self.wfile.flush()
+                    time.sleep(0.3)
+                    self.wfile.write(body[4096:])
+                    self.wfile.flush()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def test_a_connection_with_an_unread_answer_does_not_carry_the_next_delivery(
+    res: Resources, make_task: Any, send: Any
+) -> None:
+    # Only the first KiB of an answer is kept; a connection with the rest still coming must
+    # not be reused, or the next POST reads that rest as its answer.
+    receiver = SlowKeepAliveReceiver()
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(res.db, owner, receiver.url)
+    assert made is not None
+    for _ in range(2):
+        _cancel(res, make_task(owner_id=owner))
+        assert send() == 1
+    assert receiver.requests == 2
+    deliveries = _log(res, owner, made[0]["id"])
+    assert [(d["state"], d["attempt_log"][0]["error"]) for d in deliveries] == [
+        ("delivered", None),
+        ("delivered", None),
+    ]
+    receiver.server.shutdown()
