@@ -20,7 +20,13 @@ def test_sse_until_terminal_and_resume(user: User) -> None:
     assert all(ids), "every event has an id"
     # Reconnecting after the first event replays everything after it, in order.
     replay = list(user.client.events(task["id"], last_event_id=ids[0]))
-    assert [e.id for e in replay] == ids[1:]
+    if len(events) > 1:
+        assert [e.id for e in replay] == ids[1:]
+    else:
+        # The first stream was the finished task's snapshot alone. The gateway labels it with
+        # the terminal event's id, waiting briefly for the worker to log it after its commit;
+        # past that wait it keeps the id before, and the terminal event comes once more.
+        assert len(replay) == 1 and replay[0].terminal
     assert replay[-1].task["status"] == "succeeded"
 
 
