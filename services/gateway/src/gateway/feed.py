@@ -252,6 +252,15 @@ def _final_event_id(res: Resources, watch: Watch, doc: Mapping[str, Any]) -> str
             ):
                 if _ends_task(event):
                     return event[0]
+            # Rare (a resume after this id repeats the final state): say so, with what we saw.
+            log.warning(
+                "task %s finished at %s but its terminal event was not logged within %d ms; "
+                "the snapshot keeps id %s",
+                watch.task_id,
+                doc.get("finished_at"),
+                FINAL_EVENT_WAIT_MS,
+                newest[0],
+            )
         return newest[0]
     except redis.RedisError:
         log.warning("event log of %s unreadable; snapshot keeps the newest id", watch.key)
