@@ -270,6 +270,50 @@ def test_the_next_checked_address_is_tried_when_one_refuses(
     assert len(receiver.calls) == 1
 
 
+@pytest.fixture
+def black_holes() -> Iterator[Any]:
+    """``black_holes(port, *addresses)``: loopback addresses where a connect hangs (a listener
+    whose backlog is full drops the SYN), as behind a firewall that drops packets."""
+    sockets: list[socket.socket] = []
+
+    def make(port: int, *addresses: str) -> None:
+        for address in addresses:
+            listener = socket.socket()
+            listener.bind((address, port))
+            listener.listen(0)
+            filler = socket.create_connection((address, port), timeout=1)  # fills the backlog
+            sockets.extend((listener, filler))
+
+    yield make
+    for sock in sockets:
+        sock.close()
+
+
+def test_addresses_that_do_not_answer_share_one_connect_timeout(
+    res: Resources, make_task: Any, send: Any, hook_settings: SweeperSettings,
+    monkeypatch: pytest.MonkeyPatch, black_holes: Any,
+) -> None:  # fmt: skip
+    """Two checked addresses drop the connection attempt: each waits a share of the timeout,
+    not all of it, so the live third one is reached within the timeout and the attempt
+    stays well inside the hold that keeps other sweepers from sending the delivery too."""
+    receiver = Receiver()
+    port = receiver.server.server.server_port
+    black_holes(port, "127.0.0.2", "127.0.0.3")
+    name = "hooks.black-holes.test"
+    _resolve(monkeypatch, name, [["127.0.0.2", "127.0.0.3", "127.0.0.1"]])
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(res.db, owner, f"http://{name}:{port}/hook")
+    assert made is not None
+    _cancel(res, make_task(owner_id=owner))
+    timeout = hook_settings.webhook_timeout_s
+    started = time.monotonic()
+    send(hook_settings.model_copy(update={"webhook_allow_networks": ["127.0.0.0/8"]}))
+    assert len(receiver.calls) == 1
+    assert time.monotonic() - started < timeout + 1.0  # was 2 x timeout before the live one
+    [delivery] = _log(res, owner, made[0]["id"])
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 1
+
+
 @pytest.mark.usefixtures("send")  # its teardown removes this test's endpoints and deliveries
 def test_https_targets_are_verified_for_their_name_not_the_address(
     res: Resources,

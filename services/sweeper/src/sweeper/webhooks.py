@@ -8,8 +8,8 @@ the same on every retry; ``webhook-timestamp``; ``webhook-signature`` ``v1,<base
 refuses non-public targets again (DNS may have changed) and connects to an address it just
 checked, never to what a second look-up would say (DNS rebinding: a name that answers with a
 public address for the check and a private one for the connection); follows no redirect,
-waits at most
-``webhook_timeout_s`` and keeps the first 1 KiB of the answer. Failures back off
+waits at most ``webhook_timeout_s`` to connect (all addresses together) and as long again
+for the answer, and keeps the first 1 KiB of it. Failures back off
 exponentially (``webhook_backoff_s`` doubled, at most ``webhook_backoff_max_s``) until the
 delivery is ``webhook_retry_for_s`` old.
 """
@@ -149,26 +149,32 @@ def _post_pinned(
     timeout: float,
 ) -> urllib3.BaseHTTPResponse:
     """POST ``body`` to ``url`` at one of the checked ``addresses`` (the next one when an
-    address refuses the connection, as a resolver-driven connect would): the request names
-    the URL's host in ``Host`` and, over TLS, in SNI and the certificate check."""
+    address does not accept the connection, as a resolver-driven connect would): the request
+    names the URL's host in ``Host`` and, over TLS, in SNI and the certificate check.
+
+    The addresses share one ``timeout`` for connecting, in equal parts, so an attempt lasts
+    at most twice ``timeout`` (connect, then answer) however many addresses do not answer:
+    well within the hold that keeps another sweeper from sending the same delivery.
+    """
     # urllib3's parse gives the host as sent on the wire: an internationalised name in its
     # IDNA form (xn--...), which is also what a certificate names.
     parts = urllib3.util.parse_url(url)
     host = str(parts.host)  # an IPv6 literal keeps its brackets, as in Host
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
     tls = {"server_hostname": host.strip("[]"), "assert_hostname": host.strip("[]")}
     target = parts.request_uri
     host_header = host if parts.port is None else f"{host}:{parts.port}"
+    limits = urllib3.Timeout(connect=timeout / len(addresses), read=timeout)
 
     def post(address: IPAddress) -> urllib3.BaseHTTPResponse:
-        https = parts.scheme == "https"
         pool = http.connection_from_host(str(address), port, parts.scheme, tls if https else None)
         return pool.urlopen(
             "POST",
             target,
             body=body,
             headers={**headers, "Host": host_header},
-            timeout=timeout,
+            timeout=limits,
             redirect=False,
             retries=False,
             preload_content=False,
