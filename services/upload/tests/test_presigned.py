@@ -60,6 +60,8 @@ def test_presigned_post_flow(
     assert row["status"] == "queued" and row["enqueued_at"] is not None
     logged = events.read_events(redis_client, task["id"], None, 0)
     assert [(kind, doc["status"]) for _, kind, doc in logged] == [("status", "queued")]
+    # A small object is left to the sweeper's input sweep (its form is still valid).
+    assert sorted(task_objects(res, task)) == sorted([task["object_key"], queued_key(res, task)])
 
 
 def test_instructions_replay_and_states(
@@ -182,6 +184,8 @@ def test_multipart_over_100_mib(
     assert jobs() == [str(task["id"])]
     assert res.storage.sha256(queued_key(res, task)) == hashlib.sha256(data).hexdigest()
     assert taskstore.get_task(res.db, task["id"])["multipart_upload_id"] is None
+    # A big one is deleted as soon as its verified copy is queued, not after the sweep.
+    assert task_objects(res, task) == [queued_key(res, task)]
 
 
 def test_multipart_completed_from_listed_parts_and_bad_size(
