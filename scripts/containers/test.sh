@@ -71,6 +71,11 @@ teardown() {
             compose ps >"$RUN/compose.log" 2>&1
             compose logs --no-color --tail 200 >>"$RUN/compose.log" 2>&1
             log "container logs saved in $RUN/compose.log"
+            # CI keeps only what is printed: the whole run's warnings of the services that
+            # serve tasks, which the last 200 lines per service may no longer hold.
+            log "warnings and errors of gateway, upload and worker (last 100):"
+            compose logs --no-color gateway upload worker 2>&1 \
+                | grep -iE '"level": ?"(warning|error|critical)"' | tail -100 || true
         fi
         if [ "${KEEP_STACK:-0}" = 1 ]; then
             log "KEEP_STACK=1: the stack stays up (project $PROJECT)"

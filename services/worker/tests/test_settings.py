@@ -20,7 +20,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     s = WorkerSettings()
     assert s.processor_names is None
-    assert (s.worker_concurrency, s.worker_health_port, s.worker_lease_seconds) == (4, 9100, 6.0)
+    assert (s.worker_concurrency, s.worker_health_port, s.worker_lease_seconds) == (2, 9100, 6.0)
     assert (s.worker_cancel_deadline_seconds, s.worker_shutdown_grace_seconds) == (0.1, 20.0)
     assert s.worker_health_host == "127.0.0.1"
     # A dead worker's job is reclaimed after 7.5 s idle (+ ≤ 1 s until the next pass).

@@ -8,8 +8,8 @@ the same on every retry; ``webhook-timestamp``; ``webhook-signature`` ``v1,<base
 refuses non-public targets again (DNS may have changed) and connects to an address it just
 checked, never to what a second look-up would say (DNS rebinding: a name that answers with a
 public address for the check and a private one for the connection); follows no redirect,
-waits at most ``webhook_timeout_s`` to connect (all addresses together) and as long again
-for the answer, and keeps the first 1 KiB of it. Failures back off
+waits at most ``webhook_timeout_s`` to connect (all addresses together) and as long for each
+read of the answer, and keeps the first 1 KiB of it. Failures back off
 exponentially (``webhook_backoff_s`` doubled, at most ``webhook_backoff_max_s``) until the
 delivery is ``webhook_retry_for_s`` old.
 """
@@ -152,9 +152,9 @@ def _post_pinned(
     address does not accept the connection, as a resolver-driven connect would): the request
     names the URL's host in ``Host`` and, over TLS, in SNI and the certificate check.
 
-    The addresses share one ``timeout`` for connecting, in equal parts, so an attempt lasts
-    at most twice ``timeout`` (connect, then answer) however many addresses do not answer:
-    well within the hold that keeps another sweeper from sending the same delivery.
+    The addresses share one ``timeout`` for connecting, in equal parts: however many of them
+    drop the connection attempt, connecting takes at most ``timeout``, and the attempt stays
+    within the hold that keeps another sweeper from sending the same delivery.
     """
     # urllib3's parse gives the host as sent on the wire: an internationalised name in its
     # IDNA form (xn--...), which is also what a certificate names.

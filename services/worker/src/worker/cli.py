@@ -41,7 +41,7 @@ def build_settings(options: dict[str, Any]) -> WorkerSettings:
     "--processors",
     help="Comma-separated processors to serve [env BACKDROP_WORKER_PROCESSORS; default: all]",
 )
-@click.option("--concurrency", type=int, help="Jobs run at once [BACKDROP_WORKER_CONCURRENCY; 4]")
+@click.option("--concurrency", type=int, help="Jobs run at once [BACKDROP_WORKER_CONCURRENCY; 2]")
 @click.option("--worker-id", help="Consumer name [BACKDROP_WORKER_ID; <host>-<pid>]")
 @click.option(
     "--health-port",

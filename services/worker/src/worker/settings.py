@@ -25,9 +25,10 @@ class WorkerSettings(BaseServiceSettings):
     worker_processors: str = Field(
         default="", description="Comma-separated processor names to serve; empty = all."
     )
-    # Jobs spend much of their time waiting on storage and PostgreSQL: 2 per core keeps the
-    # cores busy (queue bench, 2 cores: 2 slots 160 jobs/s, 3-4 slots ~230, 6-8 slots fewer).
-    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    # Two slots already keep 2 cores busy in steady state (queue bench, 10,000 jobs, 2
+    # workers: 2 slots 201 jobs/s at 4.7 ms of worker CPU per job; 4 slots 184 at 5.5): more
+    # only adds processes contending for the same cores. Scale out with workers instead.
+    worker_concurrency: int = Field(default=2, ge=1, le=256)
     worker_id: str = Field(
         default="", description="Consumer name; empty = <host>-<n>, the lowest n not in use."
     )
