@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from backdrop_common import taskstore
 from backdrop_common.db import Database, fetch_prepared
 
 
@@ -136,6 +137,38 @@ def test_a_prepared_read_survives_a_schema_change(db: Database, make_task: Any) 
                 cur.execute("ALTER TABLE tasks.tasks DROP COLUMN readpath_probe")
         db.run(lambda cur: cur.execute("DEALLOCATE ALL"), read=True)
         assert db.run(fetch, read=True)[0]["id"] == task["id"]
+    finally:
+        db.close()
+
+
+def test_a_guarded_update_is_prepared_and_applied_once_after_a_schema_change(
+    db: Database, make_task: Any
+) -> None:
+    """The worker's claim and final state are planned once per connection too. When the
+    table changed under the plan, the statement is refused before it runs and prepared
+    again: the claim then counts one attempt, not two."""
+    first, second = make_task(), make_task()
+    for task in (first, second):
+        assert taskstore.mark_queued(db, task["id"]) is not None
+    db = Database(db.dsn, maxconn=1, keep_idle=1)  # one connection: the plan is reused
+    try:
+        claimed = taskstore.claim(db, first["id"], "w-1", 30)
+        assert claimed is not None and claimed["attempts"] == 1
+
+        def prepared(cur: Any) -> list[str]:
+            cur.execute("SELECT statement FROM pg_prepared_statements")
+            return [row["statement"] for row in cur.fetchall()]
+
+        assert any("SET status = 'running'" in s for s in db.run(prepared, read=True))
+        with db.cursor() as cur:
+            cur.execute("ALTER TABLE tasks.tasks ADD COLUMN writepath_probe int")
+        try:
+            again = taskstore.claim(db, second["id"], "w-1", 30)
+            assert again is not None and again["attempts"] == 1
+            assert again["writepath_probe"] is None
+        finally:
+            with db.cursor() as cur:
+                cur.execute("ALTER TABLE tasks.tasks DROP COLUMN writepath_probe")
     finally:
         db.close()
 

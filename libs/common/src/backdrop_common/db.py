@@ -114,12 +114,15 @@ _STATEMENTS: dict[str, Any] = {}
 
 
 def fetch_prepared(cur: DictRowCursor, query: str, args: Mapping[str, Any]) -> list[Row]:
-    """Run the read-only ``query`` as a prepared statement of ``cur``'s connection; every row.
+    """Run the one-statement ``query`` as a prepared statement of ``cur``'s connection; every
+    row.
 
-    The connection must be in autocommit (``Database.run(..., read=True)``): PostgreSQL then
-    parses and plans the statement once per connection instead of on every request, a
-    third of a task read's cost on the server. A plan gone stale (another process added a
-    column: "cached plan must not change result type") or dropped is prepared again.
+    The connection must be in autocommit (``Database.run(..., read=True)`` or
+    ``single=True``): PostgreSQL then parses and plans the statement once per connection
+    instead of on every request, a third of a task read's cost on the server. A plan gone
+    stale (another process added a column: "cached plan must not change result type") or
+    dropped is prepared again; both are refused before the statement runs, so a write is
+    not applied twice.
     """
     statement = _STATEMENTS.get(query, ...)
     if statement is ...:
