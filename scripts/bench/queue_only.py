@@ -180,24 +180,35 @@ class QueueBench:
     def _wait_terminal(
         self, ids: list[str], timeout_s: float, procs: list[subprocess.Popen[bytes]]
     ) -> tuple[float | None, dict[str, int]]:
-        """Poll PostgreSQL until every task is terminal or ``timeout_s`` passed;
-        (last finished_at, status counts)."""
+        """Wait until no task is left unfinished or ``timeout_s`` passed; (last finished_at,
+        status counts of ``ids``).
+
+        The wait polls a count of unfinished rows (the bench database holds only its own
+        tasks, and earlier drains' are all finished) twice a second: the statuses of 10,000
+        ids by ``ANY(array)`` cost 20 ms of CPU, which polled every 0.1 s took 8 % of the
+        machine from the drain and added 0.5 ms per job to PostgreSQL's figure. The drain
+        time comes from ``finished_at``, so how soon the end is noticed does not change it.
+        """
         deadline = time.monotonic() + timeout_s
+        unfinished = "SELECT count(*) AS n FROM tasks.tasks WHERE status <> ALL(%s)"
+        terminal = sorted(taskstore.TERMINAL)
+        while time.monotonic() < deadline:
+            with self.db.cursor() as cur:
+                cur.execute(unfinished, (terminal,))
+                left = int(cur.fetchone()["n"])
+            if not left:
+                break
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited during the drain (see .run/bench/worker-*.log)")
+            time.sleep(0.5)
         sql = (
             "SELECT status, count(*) AS n, extract(epoch FROM max(finished_at)) AS last "
             "FROM tasks.tasks WHERE id = ANY(%s::uuid[]) GROUP BY status"
         )
-        while True:
-            with self.db.cursor() as cur:
-                cur.execute(sql, (ids,))
-                found = cur.fetchall()
-            statuses = {r["status"]: int(r["n"]) for r in found}
-            terminal = sum(n for s, n in statuses.items() if s in taskstore.TERMINAL)
-            if terminal >= len(ids) or time.monotonic() > deadline:
-                break
-            if any(p.poll() is not None for p in procs):
-                raise RuntimeError("a worker exited during the drain (see .run/bench/worker-*.log)")
-            time.sleep(0.1)
+        with self.db.cursor() as cur:
+            cur.execute(sql, (ids,))
+            found = cur.fetchall()
+        statuses = {r["status"]: int(r["n"]) for r in found}
         lasts = [float(r["last"]) for r in found if r["last"] is not None]
         return (max(lasts) if lasts else None), statuses
 
