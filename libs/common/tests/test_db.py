@@ -173,6 +173,41 @@ def test_a_guarded_update_is_prepared_and_applied_once_after_a_schema_change(
         db.close()
 
 
+def test_the_admission_is_prepared_and_admits_once_after_a_schema_change(
+    db: Database, make_task: Any
+) -> None:
+    """The fair-share admission (its lock, then its UPDATE, in one round trip) is prepared
+    too; after the table changed it is prepared again and still admits within the cap."""
+    owners = [uuid.uuid4(), uuid.uuid4()]
+    for owner in owners:
+        for _ in range(2):
+            assert taskstore.mark_queued(db, make_task(owner_id=owner)["id"]) is not None
+    db = Database(db.dsn, maxconn=1, keep_idle=1)  # one connection: the plans are reused
+    try:
+        assert len(taskstore.admit_waiting(db, owners[0], 1)) == 1
+
+        def prepared(cur: Any) -> list[str]:
+            cur.execute("SELECT statement FROM pg_prepared_statements")
+            return [row["statement"] for row in cur.fetchall()]
+
+        held = db.run(prepared, read=True)
+        assert any("pg_advisory_xact_lock" in s for s in held), held
+        assert any("SET dispatched_at = now()" in s for s in held), held
+        with db.cursor() as cur:
+            cur.execute("ALTER TABLE tasks.tasks ADD COLUMN admission_probe int")
+        try:
+            [admitted] = taskstore.admit_waiting(db, owners[1], 1)
+            assert admitted["owner_id"] == owners[1] and admitted["admission_probe"] is None
+            assert taskstore.admit_waiting(db, owners[1], 1) == []  # the cap holds
+        finally:
+            with db.cursor() as cur:
+                cur.execute("ALTER TABLE tasks.tasks DROP COLUMN admission_probe")
+        db.run(lambda cur: cur.execute("DEALLOCATE ALL"), read=True)  # as a pooler may
+        assert len(taskstore.admit_waiting(db, owners[0], 2)) == 1  # its second, once
+    finally:
+        db.close()
+
+
 def test_rows_are_plain_dicts_by_column_name(pool: Database) -> None:
     with pool.cursor() as cur:
         cur.execute("SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y' ORDER BY a")

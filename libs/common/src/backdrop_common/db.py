@@ -17,7 +17,7 @@ import logging
 import re
 import select
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -95,9 +95,10 @@ class _Connection(psycopg2.extensions.connection):  # type: ignore[misc]
 
 
 class _Statement:
-    """A ``%(name)s``-style read as PostgreSQL's ``PREPARE`` / ``EXECUTE`` pair."""
+    """A ``%(name)s``-style statement as PostgreSQL's ``PREPARE`` / ``EXECUTE`` pair."""
 
     def __init__(self, query: str) -> None:
+        self.query = query
         names = list(dict.fromkeys(_PLACEHOLDER.findall(query)))
         position = {name: f"${i}" for i, name in enumerate(names, 1)}
         self.name = "bd_" + hashlib.sha1(query.encode(), usedforsecurity=False).hexdigest()[:20]
@@ -113,47 +114,65 @@ class _Statement:
 _STATEMENTS: dict[str, Any] = {}
 
 
-def fetch_prepared(cur: DictRowCursor, query: str, args: Mapping[str, Any]) -> list[Row]:
-    """Run the one-statement ``query`` as a prepared statement of ``cur``'s connection; every
-    row.
+def fetch_prepared(
+    cur: DictRowCursor, query: str | Sequence[str], args: Mapping[str, Any]
+) -> list[Row]:
+    """Run ``query`` as a prepared statement of ``cur``'s connection; every row. Several
+    queries go in one round trip (one implicit transaction); the rows are the last one's.
 
     The connection must be in autocommit (``Database.run(..., read=True)`` or
-    ``single=True``): PostgreSQL then parses and plans the statement once per connection
+    ``single=True``): PostgreSQL then parses and plans each statement once per connection
     instead of on every request, a third of a task read's cost on the server. A plan gone
     stale (another process added a column: "cached plan must not change result type") or
-    dropped is prepared again; both are refused before the statement runs, so a write is
-    not applied twice.
+    dropped is prepared again; both are refused before the statements run (the implicit
+    transaction is rolled back), so a write is not applied twice.
     """
-    statement = _STATEMENTS.get(query, ...)
-    if statement is ...:
-        statement = _STATEMENTS.setdefault(query, _Statement(query))
+    queries = (query,) if isinstance(query, str) else tuple(query)
+    statements = [s for s in map(_statement, queries) if s is not None]
     conn = cur.connection
     prepared: set[str] | None = getattr(conn, "prepared", None)
-    if statement is None or prepared is None or not conn.autocommit:
-        cur.execute(query, args)
-        return cur.fetchall()
+    if prepared is None or not conn.autocommit or len(statements) < len(queries):
+        return _fetch_as_sent(cur, queries, args)
+    names = {s.name for s in statements}
     for attempt in (1, 2):
-        if statement.name not in prepared:
+        for statement in statements:
+            if statement.name in prepared:
+                continue
             try:
                 cur.execute(statement.prepare)
             except (psycopg2.errors.IndeterminateDatatype, psycopg2.errors.SyntaxError):
-                _STATEMENTS[query] = None
-                cur.execute(query, args)
-                return cur.fetchall()
+                _STATEMENTS[statement.query] = None
+                return _fetch_as_sent(cur, queries, args)
             prepared.add(statement.name)
         try:
-            cur.execute(statement.execute, args)
+            cur.execute("; ".join(s.execute for s in statements), args)
             return cur.fetchall()
-        except psycopg2.errors.InvalidSqlStatementName:
+        except (psycopg2.errors.InvalidSqlStatementName, psycopg2.errors.FeatureNotSupported):
             if attempt == 2:
                 raise
-            prepared.discard(statement.name)  # dropped (DISCARD ALL): prepare it again
-        except psycopg2.errors.FeatureNotSupported:
-            if attempt == 2:
-                raise
-            prepared.discard(statement.name)  # the table changed under the plan
-            cur.execute(f"DEALLOCATE {statement.name}")
+            # Dropped (DISCARD ALL) or planned for a table that has changed: prepare these
+            # again, dropping first whichever the connection still holds.
+            cur.execute("SELECT name FROM pg_prepared_statements")
+            held = {row["name"] for row in cur.fetchall()}
+            for name in sorted(names & held):
+                cur.execute(f"DEALLOCATE {name}")
+            prepared.difference_update(names)
     raise AssertionError("unreachable")
+
+
+def _statement(query: str) -> _Statement | None:
+    """The prepared form of ``query`` (made once per process), None if it cannot be one."""
+    statement = _STATEMENTS.get(query, ...)
+    if statement is ...:
+        statement = _STATEMENTS.setdefault(query, _Statement(query))
+    return statement  # type: ignore[no-any-return]
+
+
+def _fetch_as_sent(
+    cur: DictRowCursor, queries: Sequence[str], args: Mapping[str, Any]
+) -> list[Row]:
+    cur.execute("; ".join(queries), args)
+    return cur.fetchall()
 
 
 def _usable(conn: Any) -> bool:

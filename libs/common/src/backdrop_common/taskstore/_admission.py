@@ -13,7 +13,7 @@ import uuid
 import zlib
 from typing import Any
 
-from backdrop_common.db import Database
+from backdrop_common.db import Database, fetch_prepared
 from backdrop_common.taskstore._sql import TaskId, TaskRow, as_uuid, fetch_all
 
 # Seed of the owner's lock key: keeps these locks apart from other advisory locks.
@@ -41,6 +41,12 @@ _ADMIT = (
 )
 
 
+_LOCK_THEN_ADMIT = (
+    "SELECT pg_advisory_xact_lock(hashtextextended(%(o)s::text, %(seed)s))",
+    _ADMIT,
+)
+
+
 def admit_waiting(db: Database, owner_id: TaskId, cap: int) -> list[TaskRow]:
     """Mark dispatched the owner's oldest due waiting tasks, as many as ``cap`` leaves room
     for beside their dispatched and running ones; the rows admitted (the caller sends them)."""
@@ -49,15 +55,13 @@ def admit_waiting(db: Database, owner_id: TaskId, cap: int) -> list[TaskRow]:
         return []
 
     def work(cur: Any) -> list[TaskRow]:
-        # Both statements in one query string, one round trip (it was four with BEGIN and
-        # COMMIT, after every job a worker finishes): PostgreSQL runs them as one implicit
-        # transaction, which holds the lock to its end, and the UPDATE takes its snapshot
-        # after the lock, so its count sees every admission committed before ours.
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%(o)s::text, %(seed)s)); " + _ADMIT,
-            {"o": owner, "seed": _LOCK_SEED, "cap": int(cap)},
-        )
-        return sorted((dict(r) for r in cur.fetchall()), key=lambda r: (r["queued_at"], r["id"]))
+        # Both statements in one round trip (it was four with BEGIN and COMMIT): PostgreSQL
+        # runs them as one implicit transaction, which holds the lock to its end, and the
+        # UPDATE takes its snapshot after the lock, so its count sees every admission
+        # committed before ours. Prepared, as planning the UPDATE cost a third of it.
+        args = {"o": owner, "seed": _LOCK_SEED, "cap": int(cap)}
+        rows = fetch_prepared(cur, _LOCK_THEN_ADMIT, args)
+        return sorted((dict(r) for r in rows), key=lambda r: (r["queued_at"], r["id"]))
 
     return db.run(work, single=True)
 
