@@ -108,6 +108,7 @@ class QueueBench:
         self.storage.ensure_bucket()
         self.owner_base = uuid.uuid4()
         self.keys: list[str] = []
+        self.seeded_since: Any = None  # the database's time when the last seed began
 
     def seed(self, count: int) -> list[taskstore.TaskRow]:
         """``count`` queued checksum tasks with their inputs stored (no XADD yet)."""
@@ -136,6 +137,9 @@ class QueueBench:
             events.append_event(self.redis, queued["id"], "status", taskstore.task_json(queued))
             return queued
 
+        with self.db.cursor() as cur:
+            cur.execute("SELECT now() AS t")
+            self.seeded_since = cur.fetchone()["t"]
         with ThreadPoolExecutor(12) as pool:
             rows = list(pool.map(one, range(count)))
         ids = [r["id"] for r in rows]
@@ -183,18 +187,20 @@ class QueueBench:
         """Wait until no task is left unfinished or ``timeout_s`` passed; (last finished_at,
         status counts of ``ids``).
 
-        The wait polls a count of unfinished rows (the bench database holds only its own
-        tasks, and earlier drains' are all finished) twice a second: the statuses of 10,000
-        ids by ``ANY(array)`` cost 20 ms of CPU, which polled every 0.1 s took 8 % of the
-        machine from the drain and added 0.5 ms per job to PostgreSQL's figure. The drain
+        The wait polls a count of this drain's unfinished rows (those created since its
+        seed: the bench database holds only its own tasks) twice a second: the statuses of
+        10,000 ids by ``ANY(array)`` cost 20 ms of CPU, which polled every 0.1 s took 8 % of
+        the machine from the drain and added 0.5 ms per job to PostgreSQL's figure. The drain
         time comes from ``finished_at``, so how soon the end is noticed does not change it.
         """
         deadline = time.monotonic() + timeout_s
-        unfinished = "SELECT count(*) AS n FROM tasks.tasks WHERE status <> ALL(%s)"
+        unfinished = (
+            "SELECT count(*) AS n FROM tasks.tasks WHERE created_at >= %s AND status <> ALL(%s)"
+        )
         terminal = sorted(taskstore.TERMINAL)
         while time.monotonic() < deadline:
             with self.db.cursor() as cur:
-                cur.execute(unfinished, (terminal,))
+                cur.execute(unfinished, (self.seeded_since, terminal))
                 left = int(cur.fetchone()["n"])
             if not left:
                 break

@@ -75,7 +75,8 @@ teardown() {
             # serve tasks, which the last 200 lines per service may no longer hold.
             log "warnings and errors of gateway, upload and worker (last 100):"
             compose logs --no-color gateway upload worker 2>&1 \
-                | grep -iE '"level": ?"(warning|error|critical)"' | tail -100 || true
+                | grep -iE '"level": ?"(warning|error|critical)"|\[(warning|error|critical)\]|Traceback' \
+                | tail -100 || true
         fi
         if [ "${KEEP_STACK:-0}" = 1 ]; then
             log "KEEP_STACK=1: the stack stays up (project $PROJECT)"

@@ -208,6 +208,21 @@ def test_the_admission_is_prepared_and_admits_once_after_a_schema_change(
         db.close()
 
 
+def test_a_query_string_of_several_statements_runs_as_sent(db: Database) -> None:
+    """``PREPARE name AS a; b`` would run ``b`` at once, unprepared: such a string is sent as
+    it is (one implicit transaction), and nothing of it is left prepared."""
+    query = "SELECT 1 AS first_of_two; SELECT %(n)s::int AS second_of_two"
+
+    def run(cur: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        rows = fetch_prepared(cur, query, {"n": 2})
+        cur.execute("SELECT statement FROM pg_prepared_statements")
+        return rows, [row["statement"] for row in cur.fetchall()]
+
+    rows, statements = db.run(run, single=True)
+    assert rows == [{"second_of_two": 2}]
+    assert not any("of_two" in s for s in statements), statements
+
+
 def test_rows_are_plain_dicts_by_column_name(pool: Database) -> None:
     with pool.cursor() as cur:
         cur.execute("SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y' ORDER BY a")

@@ -4,8 +4,8 @@ After PostgreSQL restarts, every idle pooled connection is dead although psycopg
 know it yet. A borrowed connection is therefore checked first (``_usable``) and replaced when
 stale, and ``run`` retries its work once when the connection dies under it.
 
-Rows are plain dicts keyed by column name (``DictRowCursor``). A read-only statement run
-with ``fetch_prepared`` is planned once per connection (a server-side prepared statement).
+Rows are plain dicts keyed by column name (``DictRowCursor``). A statement run with
+``fetch_prepared`` is planned once per connection (a server-side prepared statement).
 """
 
 from __future__ import annotations
@@ -110,8 +110,15 @@ class _Statement:
 
 
 # The statements seen so far; None marks one PostgreSQL cannot prepare (a parameter whose
-# type it cannot infer, a tuple for ``IN``): it runs as sent.
+# type it cannot infer or infers two ways, a tuple for ``IN``): it runs as sent.
 _STATEMENTS: dict[str, Any] = {}
+_UNPREPARABLE = (
+    psycopg2.errors.IndeterminateDatatype,
+    psycopg2.errors.AmbiguousParameter,
+    psycopg2.errors.AmbiguousFunction,
+    psycopg2.errors.DatatypeMismatch,
+    psycopg2.errors.SyntaxError,
+)
 
 
 def fetch_prepared(
@@ -140,7 +147,9 @@ def fetch_prepared(
                 continue
             try:
                 cur.execute(statement.prepare)
-            except (psycopg2.errors.IndeterminateDatatype, psycopg2.errors.SyntaxError):
+            except psycopg2.errors.DuplicatePreparedStatement:
+                pass  # prepared by a call that failed after it: the name is the text's hash
+            except _UNPREPARABLE:
                 _STATEMENTS[statement.query] = None
                 return _fetch_as_sent(cur, queries, args)
             prepared.add(statement.name)
@@ -161,10 +170,12 @@ def fetch_prepared(
 
 
 def _statement(query: str) -> _Statement | None:
-    """The prepared form of ``query`` (made once per process), None if it cannot be one."""
+    """The prepared form of ``query`` (made once per process), None if it cannot be one:
+    a string of several statements (``PREPARE`` would run all but the first at once)."""
     statement = _STATEMENTS.get(query, ...)
     if statement is ...:
-        statement = _STATEMENTS.setdefault(query, _Statement(query))
+        made = None if ";" in query else _Statement(query)
+        statement = _STATEMENTS.setdefault(query, made)
     return statement  # type: ignore[no-any-return]
 
 

@@ -152,9 +152,10 @@ def _post_pinned(
     address does not accept the connection, as a resolver-driven connect would): the request
     names the URL's host in ``Host`` and, over TLS, in SNI and the certificate check.
 
-    The addresses share one ``timeout`` for connecting, in equal parts: however many of them
-    drop the connection attempt, connecting takes at most ``timeout``, and the attempt stays
-    within the hold that keeps another sweeper from sending the same delivery.
+    The addresses share one ``timeout`` for connecting: each gets an equal part of what is
+    left, the last all of it, so one that refuses at once leaves its part to the others, and
+    however many drop the connection attempt, connecting takes at most ``timeout`` (within
+    the hold that keeps another sweeper from sending the same delivery).
     """
     # urllib3's parse gives the host as sent on the wire: an internationalised name in its
     # IDNA form (xn--...), which is also what a certificate names.
@@ -165,28 +166,29 @@ def _post_pinned(
     tls = {"server_hostname": host.strip("[]"), "assert_hostname": host.strip("[]")}
     target = parts.request_uri
     host_header = host if parts.port is None else f"{host}:{parts.port}"
-    limits = urllib3.Timeout(connect=timeout / len(addresses), read=timeout)
 
-    def post(address: IPAddress) -> urllib3.BaseHTTPResponse:
+    def post(address: IPAddress, connect: float) -> urllib3.BaseHTTPResponse:
         pool = http.connection_from_host(str(address), port, parts.scheme, tls if https else None)
         return pool.urlopen(
             "POST",
             target,
             body=body,
             headers={**headers, "Host": host_header},
-            timeout=limits,
+            timeout=urllib3.Timeout(connect=connect, read=timeout),
             redirect=False,
             retries=False,
             preload_content=False,
         )
 
-    *others, last = addresses
-    for address in others:
+    candidates = list(dict.fromkeys(addresses))
+    deadline = time.monotonic() + timeout
+    for index, address in enumerate(candidates[:-1]):
+        share = max(deadline - time.monotonic(), 0.01) / (len(candidates) - index)
         try:
-            return post(address)
+            return post(address, share)
         except urllib3.exceptions.ConnectTimeoutError:  # also a refused connection
             log.info("webhook target %s did not accept a connection; trying the next", address)
-    return post(last)
+    return post(candidates[-1], max(deadline - time.monotonic(), 0.1))
 
 
 def _record(
