@@ -100,6 +100,12 @@ def test_a_read_runs_without_a_transaction_and_leaves_the_connection_transaction
         db.close()
 
 
+def _prepared(cur: Any) -> list[str]:
+    """The statements prepared on ``cur``'s connection, as PostgreSQL lists them."""
+    cur.execute("SELECT statement FROM pg_prepared_statements")
+    return [row["statement"] for row in cur.fetchall()]
+
+
 def test_a_read_is_planned_once_per_connection(db: Database) -> None:
     """A read runs as a prepared statement of its connection: PostgreSQL parses and plans it
     once, not on every request (a third of a task read's server time)."""
@@ -108,8 +114,7 @@ def test_a_read_is_planned_once_per_connection(db: Database) -> None:
 
     def prepared_here(cur: Any) -> list[str]:
         assert fetch_prepared(cur, query, args) == []
-        cur.execute("SELECT statement FROM pg_prepared_statements")
-        return [row["statement"] for row in cur.fetchall()]
+        return _prepared(cur)
 
     statements = db.run(prepared_here, read=True)
     assert any("WHERE id = $1 AND owner_id = $2" in s for s in statements), statements
@@ -155,11 +160,7 @@ def test_a_guarded_update_is_prepared_and_applied_once_after_a_schema_change(
         claimed = taskstore.claim(db, first["id"], "w-1", 30)
         assert claimed is not None and claimed["attempts"] == 1
 
-        def prepared(cur: Any) -> list[str]:
-            cur.execute("SELECT statement FROM pg_prepared_statements")
-            return [row["statement"] for row in cur.fetchall()]
-
-        assert any("SET status = 'running'" in s for s in db.run(prepared, read=True))
+        assert any("SET status = 'running'" in s for s in db.run(_prepared, read=True))
         with db.cursor() as cur:
             cur.execute("ALTER TABLE tasks.tasks ADD COLUMN writepath_probe int")
         try:
@@ -186,11 +187,7 @@ def test_the_admission_is_prepared_and_admits_once_after_a_schema_change(
     try:
         assert len(taskstore.admit_waiting(db, owners[0], 1)) == 1
 
-        def prepared(cur: Any) -> list[str]:
-            cur.execute("SELECT statement FROM pg_prepared_statements")
-            return [row["statement"] for row in cur.fetchall()]
-
-        held = db.run(prepared, read=True)
+        held = db.run(_prepared, read=True)
         assert any("pg_advisory_xact_lock" in s for s in held), held
         assert any("SET dispatched_at = now()" in s for s in held), held
         with db.cursor() as cur:
@@ -214,9 +211,7 @@ def test_a_query_string_of_several_statements_runs_as_sent(db: Database) -> None
     query = "SELECT 1 AS first_of_two; SELECT %(n)s::int AS second_of_two"
 
     def run(cur: Any) -> tuple[list[dict[str, Any]], list[str]]:
-        rows = fetch_prepared(cur, query, {"n": 2})
-        cur.execute("SELECT statement FROM pg_prepared_statements")
-        return rows, [row["statement"] for row in cur.fetchall()]
+        return fetch_prepared(cur, query, {"n": 2}), _prepared(cur)
 
     rows, statements = db.run(run, single=True)
     assert rows == [{"second_of_two": 2}]

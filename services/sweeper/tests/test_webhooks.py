@@ -97,6 +97,14 @@ def _cancel(res: Resources, task: dict[str, Any]) -> None:
     taskstore.request_cancel(res.db, task["id"], None)
 
 
+def _new_endpoint(res: Resources, url: str) -> tuple[uuid.UUID, tuple[Any, str]]:
+    """A new owner and their endpoint for ``url``: ``(owner, (endpoint, secret))``."""
+    owner = uuid.uuid4()
+    made = webhooks.create_endpoint(res.db, owner, url)
+    assert made is not None
+    return owner, made
+
+
 def _log(res: Resources, owner: uuid.UUID, endpoint_id: str) -> list[dict[str, Any]]:
     got = webhooks.deliveries(res.db, owner, uuid.UUID(endpoint_id))
     assert got is not None
@@ -107,9 +115,7 @@ def test_terminal_status_reaches_endpoint_and_callback_signed(
     res: Resources, make_task: Any, send: Any
 ) -> None:
     receiver = Receiver()
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, receiver.url)
-    assert made is not None
+    owner, made = _new_endpoint(res, receiver.url)
     endpoint, secret = made
     task = make_task(owner_id=owner)
     callback_secret = webhooks.add_callback(res.db, task["id"], receiver.url + "?cb=1")
@@ -140,9 +146,7 @@ def _free_port() -> int:
 
 def test_a_receiver_down_then_up_gets_the_event(res: Resources, make_task: Any, send: Any) -> None:
     port = _free_port()
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, f"http://127.0.0.1:{port}/hook")
-    assert made is not None
+    owner, made = _new_endpoint(res, f"http://127.0.0.1:{port}/hook")
     endpoint, secret = made
     task = make_task(owner_id=owner)
     _cancel(res, task)
@@ -171,9 +175,7 @@ def test_redirects_are_not_followed_and_answers_are_truncated(
     receiver = Receiver()
     receiver.status, receiver.headers = 307, {"Location": target.url}
     receiver.body = "x" * (RESPONSE_KEPT * 5)
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, receiver.url)
-    assert made is not None
+    owner, made = _new_endpoint(res, receiver.url)
     _cancel(res, make_task(owner_id=owner))
     send()
     assert len(receiver.calls) == 1 and target.calls == []
@@ -188,9 +190,7 @@ def test_non_public_targets_are_refused_when_sending(
     res: Resources, make_task: Any, send: Any, hook_settings: SweeperSettings
 ) -> None:
     receiver = Receiver()
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, receiver.url)
-    assert made is not None
+    owner, made = _new_endpoint(res, receiver.url)
     _cancel(res, make_task(owner_id=owner))
     send(hook_settings.model_copy(update={"webhook_allow_networks": []}))
     assert receiver.calls == []
@@ -203,9 +203,7 @@ def test_gives_up_after_the_retry_window(
 ) -> None:
     receiver = Receiver()
     receiver.status = 500
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, receiver.url)
-    assert made is not None
+    owner, made = _new_endpoint(res, receiver.url)
     _cancel(res, make_task(owner_id=owner))
     time.sleep(0.3)
     send(hook_settings.model_copy(update={"webhook_retry_for_s": 0.1}))
@@ -243,8 +241,7 @@ def test_a_name_rebound_after_the_check_is_not_followed(
     port = receiver.server.server.server_port
     name = "hooks.rebinding.test"
     given = _resolve(monkeypatch, name, [["127.0.0.1"], ["10.255.255.1"]])
-    owner = uuid.uuid4()
-    assert webhooks.create_endpoint(res.db, owner, f"http://{name}:{port}/hook") is not None
+    owner, _ = _new_endpoint(res, f"http://{name}:{port}/hook")
     _cancel(res, make_task(owner_id=owner))
     assert send() == 1
     assert given == ["127.0.0.1"]  # looked up once, by the check; never again to connect
@@ -263,8 +260,7 @@ def test_the_next_checked_address_is_tried_when_one_refuses(
     port = receiver.server.server.server_port
     name = "hooks.two-addresses.test"
     _resolve(monkeypatch, name, [["127.0.0.3", "127.0.0.1"]])  # nothing listens on .3
-    owner = uuid.uuid4()
-    assert webhooks.create_endpoint(res.db, owner, f"http://{name}:{port}/hook") is not None
+    owner, _ = _new_endpoint(res, f"http://{name}:{port}/hook")
     _cancel(res, make_task(owner_id=owner))
     send(hook_settings.model_copy(update={"webhook_allow_networks": ["127.0.0.0/8"]}))
     assert len(receiver.calls) == 1
@@ -301,9 +297,7 @@ def test_addresses_that_do_not_answer_share_one_connect_timeout(
     black_holes(port, "127.0.0.2", "127.0.0.3")
     name = "hooks.black-holes.test"
     _resolve(monkeypatch, name, [["127.0.0.2", "127.0.0.3", "127.0.0.1"]])
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, f"http://{name}:{port}/hook")
-    assert made is not None
+    owner, made = _new_endpoint(res, f"http://{name}:{port}/hook")
     _cancel(res, make_task(owner_id=owner))
     timeout = hook_settings.webhook_timeout_s
     started = time.monotonic()
@@ -352,9 +346,7 @@ def test_an_internationalised_name_is_sent_in_its_idna_form(
     receiver = Receiver()
     port = receiver.server.server.server_port
     _resolve(monkeypatch, "пример.test", [["127.0.0.1"]])
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, f"http://пример.test:{port}/hook")
-    assert made is not None
+    owner, made = _new_endpoint(res, f"http://пример.test:{port}/hook")
     _cancel(res, make_task(owner_id=owner))
     send()
     [call] = receiver.calls
@@ -408,9 +400,7 @@ def test_a_connection_with_an_unread_answer_does_not_carry_the_next_delivery(
     # Only the first KiB of an answer is kept; a connection with the rest still coming must
     # not be reused, or the next POST reads that rest as its answer.
     receiver = SlowKeepAliveReceiver()
-    owner = uuid.uuid4()
-    made = webhooks.create_endpoint(res.db, owner, receiver.url)
-    assert made is not None
+    owner, made = _new_endpoint(res, receiver.url)
     for _ in range(2):
         _cancel(res, make_task(owner_id=owner))
         assert send() == 1

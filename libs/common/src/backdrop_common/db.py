@@ -111,7 +111,7 @@ class _Statement:
 
 # The statements seen so far; None marks one PostgreSQL cannot prepare (a parameter whose
 # type it cannot infer or infers two ways, a tuple for ``IN``): it runs as sent.
-_STATEMENTS: dict[str, Any] = {}
+_STATEMENTS: dict[str, _Statement | None] = {}
 _UNPREPARABLE = (
     psycopg2.errors.IndeterminateDatatype,
     psycopg2.errors.AmbiguousParameter,
@@ -140,7 +140,6 @@ def fetch_prepared(
     prepared: set[str] | None = getattr(conn, "prepared", None)
     if prepared is None or not conn.autocommit or len(statements) < len(queries):
         return _fetch_as_sent(cur, queries, args)
-    names = {s.name for s in statements}
     for attempt in (1, 2):
         for statement in statements:
             if statement.name in prepared:
@@ -161,6 +160,7 @@ def fetch_prepared(
                 raise
             # Dropped (DISCARD ALL) or planned for a table that has changed: prepare these
             # again, dropping first whichever the connection still holds.
+            names = {s.name for s in statements}
             cur.execute("SELECT name FROM pg_prepared_statements")
             held = {row["name"] for row in cur.fetchall()}
             for name in sorted(names & held):
@@ -172,11 +172,9 @@ def fetch_prepared(
 def _statement(query: str) -> _Statement | None:
     """The prepared form of ``query`` (made once per process), None if it cannot be one:
     a string of several statements (``PREPARE`` would run all but the first at once)."""
-    statement = _STATEMENTS.get(query, ...)
-    if statement is ...:
-        made = None if ";" in query else _Statement(query)
-        statement = _STATEMENTS.setdefault(query, made)
-    return statement  # type: ignore[no-any-return]
+    if query not in _STATEMENTS:
+        _STATEMENTS.setdefault(query, None if ";" in query else _Statement(query))
+    return _STATEMENTS[query]
 
 
 def _fetch_as_sent(
