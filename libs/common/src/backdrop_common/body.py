@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, NoReturn
 
@@ -9,6 +10,13 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from backdrop_common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    """One instance per schema class, made on first use: loading keeps no state on the
+    instance, and making one deep-copies every field (36 us of a task list's 1 ms)."""
+    return schema()
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -60,10 +68,10 @@ def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
     return doc
 
 
-def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+def load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``schema``; field errors become a 400 ``validation_error``."""
     try:
-        result: dict[str, Any] = schema.load(data)
+        result: dict[str, Any] = _instance(schema).load(data)
     except ValidationError as exc:
         messages = exc.messages
         errors = messages if isinstance(messages, dict) else {"_schema": messages}

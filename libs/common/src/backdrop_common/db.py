@@ -28,6 +28,7 @@ import psycopg2.extras
 import psycopg2.pool
 
 from backdrop_common.errors import Unavailable
+from backdrop_common.green import bounded_semaphore
 from backdrop_common.metrics import DEPENDENCY_ERRORS
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ class Database:
         # psycopg2's pool raises PoolError at once when every connection is lent out; under
         # gevent (or 20 racing requests) bursts exceed the pool, so borrowers wait for a slot
         # (up to acquire_timeout) instead of failing with 503.
-        self._slots = threading.BoundedSemaphore(maxconn)
+        self._slots = bounded_semaphore(maxconn)
 
     @classmethod
     def from_settings(cls, settings: BaseServiceSettings) -> Database:

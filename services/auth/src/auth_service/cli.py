@@ -76,7 +76,7 @@ def create_admin(
     password = _read_password(password_stdin)
     try:
         data = load(
-            RegisterSchema(),
+            RegisterSchema,
             {"email": email, "username": username, "password": password, "name": name},
         )
     except ValidationFailed as exc:

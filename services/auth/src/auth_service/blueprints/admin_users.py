@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @require_auth("admin")
 def list_users() -> Response:
     """Every account, newest first (cursor pagination)."""
-    query = load(UserListQuerySchema(), request.args.to_dict())
+    query = load(UserListQuerySchema, request.args.to_dict())
     after = decode_cursor(query["cursor"]) if query["cursor"] else None
     rows = users_table.list_users(resources().db, limit=query["limit"] + 1, after=after)
     next_cursor = None
@@ -88,7 +88,7 @@ def enable_user(user_id: uuid.UUID) -> Response:
 @require_auth("admin")
 def set_roles(user_id: uuid.UUID) -> Response:
     """Replace an account's roles (``user`` is always kept); removing one signs it out."""
-    data = load(RolesSchema(), json_body())
+    data = load(RolesSchema, json_body())
     if "admin" not in data["roles"]:
         _not_self(user_id, "take the admin role from")
     changed = users_table.set_roles(resources().db, user_id, data["roles"])

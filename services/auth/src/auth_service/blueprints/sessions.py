@@ -29,7 +29,7 @@ def _tokens(body: dict[str, object]) -> Response:
 @bp.post("/login")
 def login() -> Response:
     """Exchange an identifier (email or username) and password for a token pair."""
-    data = load(LoginSchema(), json_body())
+    data = load(LoginSchema, json_body())
     ctx = resources()
     ip = request.remote_addr or "unknown"
     identifier = data["identifier"]
@@ -74,7 +74,7 @@ def login() -> Response:
 @bp.post("/refresh")
 def refresh() -> Response:
     """Rotate a refresh token; a reused one revokes its whole session (401)."""
-    data = load(RefreshSchema(), json_body())
+    data = load(RefreshSchema, json_body())
     ctx = resources()
     settings = ctx.settings
     rotation = sessions_table.rotate(
@@ -105,7 +105,7 @@ def refresh() -> Response:
 @require_auth()
 def logout() -> tuple[str, int]:
     """Revoke the caller's session (and the session of ``refresh_token`` if it is theirs)."""
-    data = load(LogoutSchema(), json_body(allow_empty=True))
+    data = load(LogoutSchema, json_body(allow_empty=True))
     ctx = resources()
     principal = current_principal()
     sids = [principal.sid]

@@ -24,7 +24,7 @@ def register() -> tuple[Response, int]:
     A taken email gets the same 201 as a new one (nothing is stored and nothing is sent), so
     registration cannot be used to learn who has an account.
     """
-    data = load(RegisterSchema(), json_body())
+    data = load(RegisterSchema, json_body())
     ctx = resources()
     ctx.registrations.hit(request.remote_addr or "unknown")
     # Hashed before the insert either way, so a taken email costs the same time.

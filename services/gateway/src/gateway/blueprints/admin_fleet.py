@@ -63,7 +63,7 @@ def queues(minutes: int) -> dict[str, Any]:
 @require_auth("operator")
 def get_queues() -> Response:
     """Per processor: stream length, lag, pending, consumers, oldest waiting; throughput."""
-    query = load(schemas.ThroughputQuerySchema(), taskops.query_args())
+    query = load(schemas.ThroughputQuerySchema, taskops.query_args())
     return jsonify(queues(query["minutes"]))
 
 

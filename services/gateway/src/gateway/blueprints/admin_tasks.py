@@ -46,7 +46,7 @@ def _page(rows: list[taskstore.TaskRow], next_cursor: str | None) -> Response:
 @require_auth("operator")
 def search() -> Response:
     """Every owner's tasks, newest first, filtered by status, processor, owner and time."""
-    query = load(schemas.AdminTaskQuerySchema(), taskops.query_args())
+    query = load(schemas.AdminTaskQuerySchema, taskops.query_args())
     return _page(*taskstore.search_tasks(resources().db, **query))
 
 
@@ -73,7 +73,7 @@ def get_any_task(task_id: uuid.UUID) -> Response:
 def dead_letters() -> Response:
     """Dead letters: tasks failed after their last attempt, most recent first, with the
     errors of their attempts (retry them; every failed task: ``/v1/admin/tasks?status=failed``)."""
-    query = load(schemas.DeadLetterQuerySchema(), taskops.query_args())
+    query = load(schemas.DeadLetterQuerySchema, taskops.query_args())
     return _page(*taskstore.list_dead_letters(resources().db, **query))
 
 
@@ -103,7 +103,7 @@ def _cancel(task_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _bulk(action: Any, name: str) -> Response:
-    ids = load(schemas.BulkSchema(), json_body())["ids"]
+    ids = load(schemas.BulkSchema, json_body())["ids"]
     results = [action(task_id) for task_id in dict.fromkeys(ids)]
     taskops.log.info(
         "operator %s", name, extra={"by": str(current_principal().user_id), "tasks": len(ids)}

@@ -85,7 +85,7 @@ def seed_login() -> tuple[Response, int] | Response:
 def seed_request() -> tuple[Response, int]:
     """Seed alias of task creation (``task_type`` = processor)."""
     key = taskops.idempotency_key()
-    data = load(seed_schemas.SeedTaskRequestSchema(), json_body())
+    data = load(seed_schemas.SeedTaskRequestSchema, json_body())
     data["processor"] = data.pop("task_type")
     task, upload, created = taskops.create(current_principal(), data, key)
     upload_url = public_url_for("forward.seed_upload", task_id=task["id"])

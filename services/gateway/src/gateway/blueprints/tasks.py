@@ -35,7 +35,7 @@ IDEMPOTENCY_HEADER = (("Idempotency-Key", "Makes the creation safe to retry (1-2
 def create_task() -> tuple[Response, int]:
     """Create a task and get its upload instructions."""
     key = taskops.idempotency_key()
-    data = load(schemas.TaskCreateSchema(), json_body())
+    data = load(schemas.TaskCreateSchema, json_body())
     callback = data.pop("callback_url", None)
     if callback:
         safe_url(callback, "callback_url")
@@ -55,7 +55,7 @@ def create_task() -> tuple[Response, int]:
 @require_auth()
 def list_tasks() -> Response:
     """List your tasks, newest first (cursor pagination)."""
-    query = load(schemas.TaskListQuerySchema(), taskops.query_args())
+    query = load(schemas.TaskListQuerySchema, taskops.query_args())
     rows, next_cursor = taskstore.list_tasks(
         resources().db,
         current_principal().user_id,

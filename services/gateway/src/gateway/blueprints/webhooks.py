@@ -85,7 +85,7 @@ def safe_url(url: str, field: str = "url") -> str:
 @require_auth()
 def create_webhook() -> tuple[Response, int]:
     """Register an endpoint for every terminal status of all your tasks (at most 10)."""
-    url = safe_url(load(WebhookCreateSchema(), json_body())["url"])
+    url = safe_url(load(WebhookCreateSchema, json_body())["url"])
     made = webhooks.create_endpoint(resources().db, current_principal().user_id, url)
     if made is None:
         raise RateLimited(f"You already have {webhooks.store.MAX_ENDPOINTS} webhooks.")

@@ -92,6 +92,6 @@ def upload_complete(task_id: str) -> tuple[Response, int]:
     body = parse_json(raw, detail) if raw.strip() else None
     if body is None and raw.strip():  # a literal ``null``; no body at all is fine
         raise ValidationFailed("The body must be a JSON object.")
-    parts = None if body is None else load(UploadCompleteSchema(), body).get("parts")
+    parts = None if body is None else load(UploadCompleteSchema, body).get("parts")
     queued = verify_and_queue(res, row, parts=parts)
     return jsonify(task=taskstore.task_json(queued)), 202
