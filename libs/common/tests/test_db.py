@@ -120,6 +120,33 @@ def test_a_read_is_planned_once_per_connection(db: Database) -> None:
     assert any("WHERE id = $1 AND owner_id = $2" in s for s in statements), statements
 
 
+def test_the_statements_of_a_task_creation_are_prepared(db: Database, database_url: str) -> None:
+    """A creation's quota reads (unfinished tasks, bytes awaiting upload) and its INSERT are
+    planned once per connection: the byte count and the INSERT were planned every time, and
+    the INSERT cost a BEGIN and a COMMIT besides."""
+    one = Database(database_url, maxconn=1, keep_idle=1)
+    owner = uuid.uuid4()
+    try:
+        assert taskstore.count_unfinished(one, owner) == 0
+        assert taskstore.awaiting_upload_bytes(one, owner) == 0
+        fields = {"processor": "checksum", "params": {}, "filename": "a.txt", "size": 3}
+        fields |= {"content_type": "text/plain", "sha256": None, "request_hash": "h"}
+        created = [
+            taskstore.create_task(
+                one, owner_id=owner, idempotency_key=key, upload_window_s=60, **fields
+            )
+            for key in (None, "k", "k")
+        ]
+        statements = one.run(_prepared)
+    finally:
+        one.close()
+    assert [was_new for _, was_new in created] == [True, True, False]
+    assert created[1][0]["id"] == created[2][0]["id"] != created[0][0]["id"]
+    assert taskstore.awaiting_upload_bytes(db, owner) == 6
+    for fragment in ("count(*)", "sum(size)", "INSERT INTO tasks.tasks"):
+        assert any(fragment in s and "$1" in s for s in statements), (fragment, statements)
+
+
 def test_a_prepared_read_survives_a_schema_change(db: Database, make_task: Any) -> None:
     """Another process migrating the table ("cached plan must not change result type") or
     dropping the statements costs the read nothing."""

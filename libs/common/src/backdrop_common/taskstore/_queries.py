@@ -21,6 +21,15 @@ from backdrop_common.taskstore._sql import (
 )
 from backdrop_common.tracing import current_traceparent
 
+_INSERT_TASK = """INSERT INTO tasks.tasks (id, owner_id, processor, params, filename, size,
+       content_type, sha256, object_key, idempotency_key, request_hash, max_attempts,
+       upload_expires_at, traceparent)
+   VALUES (%(id)s, %(owner)s, %(processor)s, %(params)s, %(filename)s, %(size)s, %(ctype)s,
+       %(sha)s, %(key)s, %(ikey)s, %(rhash)s, %(max)s,
+       now() + make_interval(secs => %(window)s), %(trace)s)
+   ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+   DO NOTHING RETURNING *"""
+
 
 def create_task(
     db: Database,
@@ -63,31 +72,18 @@ def create_task(
         "trace": current_traceparent(),
     }
     for _ in range(3):
-        with db.cursor() as cur:
-            # ON CONFLICT waits for a racing insert of the same key to commit; the SELECT
-            # then (a new snapshot under READ COMMITTED) sees it: 20 racers, one task.
-            cur.execute(
-                """INSERT INTO tasks.tasks (id, owner_id, processor, params, filename, size,
-                       content_type, sha256, object_key, idempotency_key, request_hash,
-                       max_attempts, upload_expires_at, traceparent)
-                   VALUES (%(id)s, %(owner)s, %(processor)s, %(params)s, %(filename)s,
-                       %(size)s, %(ctype)s, %(sha)s, %(key)s, %(ikey)s, %(rhash)s, %(max)s,
-                       now() + make_interval(secs => %(window)s), %(trace)s)
-                   ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL
-                   DO NOTHING RETURNING *""",
-                args,
-            )
-            row = cur.fetchone()
-            if row:
-                return dict(row), True
-            cur.execute(
-                "SELECT * FROM tasks.tasks"
-                " WHERE owner_id = %(owner)s AND idempotency_key = %(ikey)s",
-                args,
-            )
-            existing = cur.fetchone()
+        # One statement in autocommit, planned once per connection (a creation used to cost
+        # BEGIN, a freshly planned INSERT and COMMIT). ON CONFLICT waits for a racing insert
+        # of the same key to commit; the read after it is a new snapshot, so it sees that
+        # task: 20 racers, one task.
+        row = fetch_one(db, _INSERT_TASK, args, single=True)
+        if row:
+            return row, True
+        if idempotency_key is None:  # only a key can conflict
+            raise RuntimeError("the task insert returned no row")
+        existing = get_task_by_idempotency_key(db, owner, idempotency_key)
         if existing:
-            return dict(existing), False
+            return existing, False
         # The racing insert rolled back (or was deleted) between our two statements: retry.
     raise RuntimeError("could not create or find the task for this idempotency key")
 
