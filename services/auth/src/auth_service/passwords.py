@@ -4,13 +4,14 @@ a bounded number of computations at once so registrations cannot starve logins."
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from backdrop_common.errors import Unavailable
-from backdrop_common.green import Slots, bounded_semaphore, gevent_active
+from backdrop_common.green import gevent_active
 
 T = TypeVar("T")
 SLOT_WAIT_S = 10.0
@@ -51,13 +52,13 @@ class Passwords:
         self.hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
         )
-        self._slots = bounded_semaphore(max_concurrent)
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         # With a single slot there is nothing to reserve; otherwise keep one for logins.
-        self._hash_slots = bounded_semaphore(max(1, min(max_hashes, max_concurrent - 1)))
+        self._hash_slots = threading.BoundedSemaphore(max(1, min(max_hashes, max_concurrent - 1)))
         # Verified against when the account does not exist, so both paths cost the same.
         self._dummy = self.hasher.hash(secrets.token_urlsafe(24))
 
-    def _bounded(self, slots: Slots, fn: Callable[[str], T], arg: str) -> T:
+    def _bounded(self, slots: threading.BoundedSemaphore, fn: Callable[[str], T], arg: str) -> T:
         if not slots.acquire(timeout=SLOT_WAIT_S):
             raise Unavailable("Too many sign-ins at once; try again shortly.")
         try:
