@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any, NoReturn
 
@@ -10,13 +9,7 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from backdrop_common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-
-
-@functools.cache
-def _instance(schema: type[Schema]) -> Schema:
-    """One instance per schema class, made on first use: loading keeps no state on the
-    instance, and making one deep-copies every field (36 us of a task list's 1 ms)."""
-    return schema()
+from backdrop_common.schema_instance import schema_instance
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -68,10 +61,11 @@ def json_body(*, allow_empty: bool = False) -> dict[str, Any]:
     return doc
 
 
-def load(schema: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` validated by ``schema``; field errors become a 400 ``validation_error``."""
+def load(schema_class: type[Schema], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` validated by ``schema_class`` (its shared instance); field errors become a 400
+    ``validation_error``."""
     try:
-        result: dict[str, Any] = _instance(schema).load(data)
+        result: dict[str, Any] = schema_instance(schema_class).load(data)
     except ValidationError as exc:
         messages = exc.messages
         errors = messages if isinstance(messages, dict) else {"_schema": messages}

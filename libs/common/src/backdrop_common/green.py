@@ -1,7 +1,5 @@
-"""What changes when gevent runs this process (gunicorn's gevent workers monkey-patch it).
-
-Services are written for threads; under gevent a few things have a cheaper or a necessary
-green form, decided here so that no module guesses on its own.
+"""gevent, for code that runs in gunicorn's gevent workers (which monkey-patch the process):
+whether it is active, and a semaphore for a gate that borrowers often wait on.
 """
 
 from __future__ import annotations

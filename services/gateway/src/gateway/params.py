@@ -16,6 +16,7 @@ import redis
 from backdrop_common import catalogue
 from backdrop_common.errors import Unavailable, ValidationFailed
 from backdrop_common.processor_params import BUILTINS
+from backdrop_common.schema_instance import schema_instance
 from marshmallow import ValidationError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def validate_params(client: redis.Redis, processor: str, params: dict[str, Any])
     builtin = BUILTINS.get(processor)
     if builtin is not None:
         try:
-            loaded: dict[str, Any] = builtin.params_schema().load(params)
+            loaded: dict[str, Any] = schema_instance(builtin.params_schema).load(params)
         except ValidationError as exc:
             messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
             raise ValidationFailed(errors={"params": messages}) from exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from psycopg2.extras import Json
 
@@ -50,6 +50,11 @@ def create_task(
 
     ``size`` None: not known yet (a seed client); ``mark_queued`` records it. The caller
     compares ``request_hash`` of an existing task (mismatch → 422).
+
+    The INSERT commits by itself (autocommit): a connection lost while it runs is
+    ``Unavailable`` and the task may exist. Retried with the same Idempotency-Key, the
+    creation returns it; without a key a retry makes a second task, and the first expires
+    with its upload window (as after a connection lost during a COMMIT).
     """
     owner = as_uuid(owner_id)
     if owner is None:
@@ -79,12 +84,11 @@ def create_task(
         row = fetch_one(db, _INSERT_TASK, args, single=True)
         if row:
             return row, True
-        if idempotency_key is None:  # only a key can conflict
-            raise RuntimeError("the task insert returned no row")
-        existing = get_task_by_idempotency_key(db, owner, idempotency_key)
+        # No row: the key's arbiter index conflicted, so there is a key.
+        existing = get_task_by_idempotency_key(db, owner, cast(str, idempotency_key))
         if existing:
             return existing, False
-        # The racing insert rolled back (or was deleted) between our two statements: retry.
+        # The task that won was deleted between our two statements: insert again.
     raise RuntimeError("could not create or find the task for this idempotency key")
 
 

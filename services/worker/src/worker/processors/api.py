@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from backdrop_common.retries import RetryPolicy
+from backdrop_common.schema_instance import schema_instance
 from marshmallow import Schema
 
 __all__ = [
@@ -128,5 +129,5 @@ class Processor:
 
     def load_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Validate ``params`` and fill defaults; raises ``marshmallow.ValidationError``."""
-        loaded: dict[str, Any] = self.params_schema().load(dict(params or {}))
+        loaded: dict[str, Any] = schema_instance(self.params_schema).load(dict(params or {}))
         return loaded
