@@ -61,7 +61,7 @@ def admit_waiting(db: Database, owner_id: TaskId, cap: int) -> list[TaskRow]:
         # committed before ours. Prepared, as planning the UPDATE cost a third of it.
         args = {"o": owner, "seed": _LOCK_SEED, "cap": int(cap)}
         rows = fetch_prepared(cur, _LOCK_THEN_ADMIT, args)
-        return sorted((dict(r) for r in rows), key=lambda r: (r["queued_at"], r["id"]))
+        return sorted(rows, key=lambda r: (r["queued_at"], r["id"]))
 
     return db.run(work, single=True)
 
