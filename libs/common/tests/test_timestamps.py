@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from backdrop_common.timestamps import rfc3339
@@ -20,6 +21,9 @@ INDIA = timezone(timedelta(hours=5, minutes=30))
         (MOMENT.astimezone(INDIA), "2026-12-07T11:52:33.123456Z"),
         (MOMENT.astimezone(timezone(timedelta(hours=-8))), "2026-12-07T11:52:33.123456Z"),
         (MOMENT.replace(tzinfo=timezone(timedelta(0))), "2026-12-07T11:52:33.123456Z"),
+        # A zone at offset zero that is not UTC itself (London in winter), and in summer.
+        (MOMENT.astimezone(ZoneInfo("Europe/London")), "2026-12-07T11:52:33.123456Z"),
+        (datetime(2026, 7, 7, 12, 0, tzinfo=ZoneInfo("Europe/London")), "2026-07-07T11:00:00Z"),
         (None, None),
     ],
 )
