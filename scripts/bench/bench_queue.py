@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import Counter
 
 from queue_only import DEFAULT_WORKERS, Drain, QueueBench
 from report import Report, Row, at_most, ratio_at_least
@@ -31,6 +32,7 @@ def _pooled(first: Drain, second: Drain) -> Drain:
         name: first.extra.get("server_cpu_s", {}).get(name, 0.0) + cpu
         for name, cpu in second.extra.get("server_cpu_s", {}).items()
     }
+    statuses = Counter(first.extra.get("statuses", {})) + Counter(second.extra.get("statuses", {}))
     rates = [round(d.rate or 0.0, 1) for d in (first, second)]
     return Drain(
         first.system,
@@ -38,7 +40,12 @@ def _pooled(first: Drain, second: Drain) -> Drain:
         first.seconds + second.seconds,
         None if first.cpu_s is None or second.cpu_s is None else first.cpu_s + second.cpu_s,
         first.errors + second.errors,
-        {**first.extra, "server_cpu_s": servers, "rates_before_and_after": rates},
+        {
+            **first.extra,
+            "statuses": dict(statuses),
+            "server_cpu_s": servers,
+            "rates_before_and_after": rates,
+        },
     )
 
 
