@@ -2,8 +2,10 @@
 CPU per job, and how throughput grows with worker processes (mechanics in queue_only.py).
 
 Backdrop drains twice, before and after the baselines, and the two drains are pooled: the
-machine's speed drifts by 10-30 % within an hour (docs/PERFORMANCE.md), and a single drain
-before the baselines put that drift into every ratio.
+machine's speed drifts by 10-40 % within an hour (docs/PERFORMANCE.md), and a single drain
+before the baselines put all of that drift into every ratio; pooling cancels a steady drift
+and lessens any other. The second drain is not quite the first again: the task table then
+also holds the first drain's finished rows, the bucket its objects.
 """
 
 from __future__ import annotations
@@ -28,10 +30,8 @@ def _hash_cost_ms(size: int, rounds: int = 2000) -> float:
 
 def _pooled(first: Drain, second: Drain) -> Drain:
     """Two drains of the same system as one: jobs, seconds and CPU added up."""
-    servers = {
-        name: first.extra.get("server_cpu_s", {}).get(name, 0.0) + cpu
-        for name, cpu in second.extra.get("server_cpu_s", {}).items()
-    }
+    one, two = first.extra.get("server_cpu_s", {}), second.extra.get("server_cpu_s", {})
+    servers = {name: one.get(name, 0.0) + two.get(name, 0.0) for name in {**one, **two}}
     statuses = Counter(first.extra.get("statuses", {})) + Counter(second.extra.get("statuses", {}))
     rates = [round(d.rate or 0.0, 1) for d in (first, second)]
     return Drain(
@@ -100,7 +100,8 @@ def bench_queue(
         if name in drains:
             report.add(Row("1 queue", figure, ours.rate, "jobs/s", drains[name].rate, label))
     if ours.errors:
-        report.problem(f"(queue) {ours.errors} of {ours.jobs} jobs did not succeed: {ours.extra}")
+        total = ours.jobs + ours.errors  # ``jobs`` counts the succeeded ones
+        report.problem(f"(queue) {ours.errors} of {total} jobs did not succeed: {ours.extra}")
     hash_ms = _hash_cost_ms(1024)
     worker_ms = None if ours.cpu_ms_per_job is None else ours.cpu_ms_per_job - hash_ms
     report.add(

@@ -34,3 +34,13 @@ def test_rfc3339_is_utc_with_a_z(value: datetime | None, expected: str | None) -
 def test_a_naive_value_is_taken_as_local_time() -> None:
     naive = datetime(2026, 12, 7, 11, 52, 33)
     assert rfc3339(naive) == naive.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Subclass(datetime):
+    """A datetime subclass, as pandas' ``Timestamp`` or freezegun's clock hand out."""
+
+
+def test_a_datetime_subclass_is_written_the_same_way() -> None:
+    value = _Subclass(2026, 12, 7, 11, 52, 33, 123456, tzinfo=UTC)
+    assert rfc3339(value) == "2026-12-07T11:52:33.123456Z"
+    assert rfc3339(value.astimezone(INDIA)) == "2026-12-07T11:52:33.123456Z"

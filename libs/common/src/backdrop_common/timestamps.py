@@ -27,6 +27,8 @@ def rfc3339(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None or value.utcoffset():
         value = value.astimezone(UTC)
+    if type(value) is not datetime:  # orjson refuses subclasses (pandas, freezegun)
+        return value.isoformat().replace("+00:00", "Z")
     return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
 
 
