@@ -53,6 +53,14 @@ def new_user(base_url: str, prefix: str = "bench") -> User:
     return user
 
 
+def user_with_a_page(base_url: str, prefix: str) -> tuple[str, str]:
+    """A new user with 20 tasks (so ``?limit=20`` returns a full page): its token and the id
+    of one of them."""
+    user = new_user(base_url, prefix)
+    ids = [user.client.create_task("checksum", f"a{n}.bin", 1024)["task"]["id"] for n in range(20)]
+    return user.token, str(ids[0])
+
+
 def create_task(
     client: Client,
     size: int,

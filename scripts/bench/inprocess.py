@@ -44,15 +44,6 @@ def _gateway_env() -> dict[str, str]:
     return {**env, "BACKDROP_DB_POOL_MAX": "8", "BACKDROP_DB_POOL_IDLE": "8"}
 
 
-def _fixture(base_url: str) -> tuple[str, str]:
-    """A user with 20 tasks (a full ``?limit=20`` page): its token and one task id."""
-    import accounts
-
-    user = accounts.new_user(base_url, "benchinproc")
-    ids = [user.client.create_task("checksum", f"i{n}.bin", 1024)["task"]["id"] for n in range(20)]
-    return user.token, str(ids[0])
-
-
 def _child(route: str, requests: int, token: str, task_id: str) -> None:
     """Time ``requests`` calls of ``route`` in this process and print CPU us per request."""
     from gevent import monkey
@@ -133,7 +124,9 @@ def main() -> None:
     if args.child:
         _child(args.child, args.requests, os.environ["BENCH_TOKEN"], os.environ["BENCH_TASK"])
         return
-    token, task_id = _fixture("http://127.0.0.1:18080")
+    import accounts
+
+    token, task_id = accounts.user_with_a_page("http://127.0.0.1:18080", "benchinproc")
     env = {**os.environ, **_gateway_env(), "BENCH_TOKEN": token, "BENCH_TASK": task_id}
     routes = [r.strip() for r in args.routes.split(",")]
     if not args.against:

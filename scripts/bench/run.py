@@ -132,15 +132,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _api_fixture(base_url: str) -> tuple[str, str]:
-    """A user with 20 tasks (so ``?limit=20`` returns a full page): its token and one id."""
-    user = accounts.new_user(base_url, "benchapi")
-    ids = [
-        str(user.client.create_task("checksum", f"a{i}.bin", 1024)["task"]["id"]) for i in range(20)
-    ]
-    return user.token, ids[0]
-
-
 def run_phase(report: Report, name: str, title: str, body: Callable[[], object]) -> None:
     """Run one phase; record 429/5xx answers (from the services' /metrics) and new log
     warnings as evidence; a phase that raises is reported and the next one still runs."""
@@ -236,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         phases: dict[str, tuple[str, Callable[[], object]]] = {}
 
         def phase_a() -> None:
-            token, task_id = _api_fixture(base_url)
+            token, task_id = accounts.user_with_a_page(base_url, "benchapi")
             bench_api(
                 report,
                 base_url,
