@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 GREENLETS = 8
 ROUTES = ("read", "list", "health", "bare")
 
@@ -36,7 +35,7 @@ ROUTES = ("read", "list", "health", "bare")
 def _gateway_env() -> dict[str, str]:
     """The running e2e gateway's ``BACKDROP_*`` settings, with a pool small enough to fit
     beside the stack's own connections."""
-    import stackctl
+    import stackctl  # the parent's only: imported before gevent's patching, ssl would be too
 
     raw = Path(f"/proc/{stackctl.program_pid('gateway')}/environ").read_bytes()
     pairs = (item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
@@ -97,8 +96,10 @@ def _child(route: str, requests: int, token: str, task_id: str) -> None:
 
 def _old_libraries(rev: str, into: Path) -> str:
     """``libs/*/src`` of revision ``rev`` unpacked under ``into``, as a ``PYTHONPATH``."""
+    import stackctl
+
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "libs"], check=True, capture_output=True
+        ["git", "-C", str(stackctl.ROOT), "archive", rev, "libs"], check=True, capture_output=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -120,13 +121,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--child", choices=ROUTES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
     if args.child:
         _child(args.child, args.requests, os.environ["BENCH_TOKEN"], os.environ["BENCH_TASK"])
         return
     import accounts
+    import stackctl
 
-    token, task_id = accounts.user_with_a_page("http://127.0.0.1:18080", "benchinproc")
+    token, task_id = accounts.user_with_a_page(stackctl.GATEWAY, "benchinproc")
     env = {**os.environ, **_gateway_env(), "BENCH_TOKEN": token, "BENCH_TASK": task_id}
     routes = [r.strip() for r in args.routes.split(",")]
     if not args.against:
