@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/stack.py up --profile e2e
     .venv/bin/python scripts/bench/inprocess.py [--routes read,list,health,bare]
-        [--requests 4000] [--against REV] [--pairs 4]
+        [--requests 4000] [--against REV] [--pairs 4] [--instructions]
 
 Each figure is one fresh process: gevent-patched with psycogreen as under gunicorn, the app
 built with the running e2e gateway's environment (read from its process), warmed up, then
@@ -12,6 +12,11 @@ route (``bare_app``). A user with 20 tasks is made through the stack's API first
 With ``--against REV`` every route runs in pairs: the working tree and the libraries of git
 revision ``REV`` (``libs/*/src`` of a ``git archive``, put first on ``PYTHONPATH``), the order
 flipped each pair. Single runs differ by ±10 %, so compare pairs (docs/PERFORMANCE.md).
+
+``--instructions`` counts what the timed loop executes with valgrind's callgrind instead of
+timing it: the same figure again within 0.1 % whatever else the machine does, so one pair and
+400 requests are enough (about 30 s per figure). It leaves out the kernel's side of system
+calls and the cost of cache misses, so confirm a gain it shows with the timed pairs or the bench.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -43,8 +49,9 @@ def _gateway_env() -> dict[str, str]:
     return {**env, "BACKDROP_DB_POOL_MAX": "8", "BACKDROP_DB_POOL_IDLE": "8"}
 
 
-def _child(route: str, requests: int, token: str, task_id: str) -> None:
-    """Time ``requests`` calls of ``route`` in this process and print CPU us per request."""
+def _child(route: str, requests: int, token: str, task_id: str, counted: bool) -> None:
+    """Time ``requests`` calls of ``route`` in this process and print CPU us per request;
+    ``counted``: under callgrind, tell the parent when the warm-up is over and wait for it."""
     from gevent import monkey
 
     monkey.patch_all()
@@ -89,9 +96,14 @@ def _child(route: str, requests: int, token: str, task_id: str) -> None:
     gevent.joinall([gevent.spawn(loop, requests // GREENLETS) for _ in range(GREENLETS)])
     if not all(status.startswith("200") for status in statuses):
         raise SystemExit(f"{route}: not every answer was 200 ({sorted(set(statuses))})")
+    if counted:
+        print("warm", flush=True)  # the parent turns callgrind's counting on, then answers
+        sys.stdin.readline()
     started = time.process_time()
     gevent.joinall([gevent.spawn(loop, requests // GREENLETS) for _ in range(GREENLETS)])
-    print(f"{(time.process_time() - started) * 1e6 / requests:.1f}")
+    print(f"{(time.process_time() - started) * 1e6 / requests:.1f}", flush=True)
+    if counted:
+        sys.stdin.readline()  # counting is off again: what follows is not measured
 
 
 def _old_libraries(rev: str, into: Path) -> str:
@@ -108,8 +120,33 @@ def _old_libraries(rev: str, into: Path) -> str:
 
 def _measure(route: str, args: argparse.Namespace, env: dict[str, str]) -> float:
     cmd = [sys.executable, __file__, "--child", route, "--requests", str(args.requests)]
+    if args.instructions:
+        return _count(cmd, args.requests, env)
     done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd=HERE)
     return float(done.stdout.strip().splitlines()[-1])
+
+
+def _count(cmd: list[str], requests: int, env: dict[str, str]) -> float:
+    """Thousands of instructions per request, counted by callgrind over the timed loop only
+    (counting is off during the start-up and the warm-up)."""
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    valgrind.append("--callgrind-out-file=/dev/null")
+    with subprocess.Popen(
+        [*valgrind, *cmd, "--counted"], env=env, cwd=HERE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as child:  # fmt: skip
+        assert child.stdin and child.stdout and child.stderr
+        for switch in ("on", "off"):
+            child.stdout.readline()  # "warm", then the timed loop's figure
+            subprocess.run(["callgrind_control", "-i", switch, str(child.pid)], check=True,
+                           capture_output=True)  # fmt: skip
+            child.stdin.write("\n")
+            child.stdin.flush()
+        report = child.stderr.read()
+    found = re.search(r"Collected : (\d+)", report)
+    if child.returncode or not found:
+        raise SystemExit(f"callgrind failed ({child.returncode}):\n{report[-2000:]}")
+    return int(found.group(1)) / requests / 1000
 
 
 def main() -> None:
@@ -119,10 +156,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--against", metavar="REV", help="alternate with this git revision")
     parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument(
+        "--instructions", action="store_true",
+        help="count instructions with callgrind instead of timing (repeatable; slow: 400 requests)",
+    )  # fmt: skip
     parser.add_argument("--child", choices=ROUTES, help=argparse.SUPPRESS)
+    parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.requests, os.environ["BENCH_TOKEN"], os.environ["BENCH_TASK"])
+        token, task = os.environ["BENCH_TOKEN"], os.environ["BENCH_TASK"]
+        _child(args.child, args.requests, token, task, args.counted)
         return
     import accounts
     import stackctl
@@ -130,9 +173,10 @@ def main() -> None:
     token, task_id = accounts.user_with_a_page(stackctl.GATEWAY, "benchinproc")
     env = {**os.environ, **_gateway_env(), "BENCH_TOKEN": token, "BENCH_TASK": task_id}
     routes = [r.strip() for r in args.routes.split(",")]
+    unit = "thousand instructions" if args.instructions else "us of CPU"
     if not args.against:
         for route in routes:
-            print(f"{route}: {_measure(route, args, env):.1f} us of CPU per request", flush=True)
+            print(f"{route}: {_measure(route, args, env):.1f} {unit} per request", flush=True)
         return
     with tempfile.TemporaryDirectory() as tmp:
         old_env = {**env, "PYTHONPATH": _old_libraries(args.against, Path(tmp))}
@@ -143,8 +187,8 @@ def main() -> None:
                     runs.reverse()  # each version goes first in every other pair
                 figures = {name: _measure(route, args, run_env) for name, run_env in runs}
                 print(
-                    f"{route}: {args.against} {figures['old']:.1f} us, working tree"
-                    f" {figures['new']:.1f} us",
+                    f"{route}: {args.against} {figures['old']:.1f}, working tree"
+                    f" {figures['new']:.1f} {unit}",
                     flush=True,
                 )
 

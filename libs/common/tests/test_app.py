@@ -10,7 +10,7 @@ from backdrop_common.app import create_service_app
 from backdrop_common.config import BaseServiceSettings
 from backdrop_common.errors import RateLimited, ValidationFailed
 from backdrop_common.health import health_blueprint
-from flask import Flask
+from flask import Flask, Response
 
 
 def _boom() -> None:
@@ -125,3 +125,41 @@ def test_metrics_exposes_request_counts(app: Flask) -> None:
     text = client.get("/metrics").get_data(as_text=True)
     assert "backdrop_http_requests_total" in text
     assert 'endpoint="/healthz"' in text
+
+
+def test_made_up_methods_share_one_metric_series(app: Flask) -> None:
+    # Each method a client invents must not become a label value of its own: a loop of
+    # random methods would grow /metrics (and Prometheus) without bound.
+    client = app.test_client()
+    for method in ("FOOBAR", "BAZQUX"):
+        assert client.open("/healthz", method=method).status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "FOOBAR" not in text and "BAZQUX" not in text
+    counted = [
+        line
+        for line in text.splitlines()
+        if line.startswith("backdrop_http_requests_total{")
+        and 'method="other"' in line
+        and 'service="demo"' in line
+        and 'status="405"' in line
+    ]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 2
+
+
+def test_hooks_made_per_request_run_on_every_request(app: Flask) -> None:
+    # The app remembers which functions are coroutine functions; a callback made anew for
+    # each request (after_this_request) must still run, every time.
+    from flask import after_this_request
+
+    @app.get("/stamped")
+    def stamped() -> dict[str, int]:
+        @after_this_request
+        def stamp(resp: Response) -> Response:
+            resp.headers["X-Stamp"] = "yes"
+            return resp
+
+        return {"ok": 1}
+
+    client = app.test_client()
+    for _ in range(300):  # more than the functions it remembers
+        assert client.get("/stamped").headers["X-Stamp"] == "yes"

@@ -163,7 +163,8 @@ def keyset_page(
     rows = fetch_all(
         db,
         f"SELECT {columns} FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals
-        f" ORDER BY {column} DESC, id DESC LIMIT %(n)s",
+        # tasks.id: the table's column, even where ``columns`` names the id's text "id"
+        f" ORDER BY {column} DESC, tasks.id DESC LIMIT %(n)s",
         args,
         read=True,
     )
