@@ -52,3 +52,13 @@ def test_caller_options_still_work() -> None:
     ours, _ = _provider()
     assert ours.dumps({"b": 1, "a": 2}, indent=2) == '{\n  "b": 1,\n  "a": 2\n}'
     assert ours.dumps({"a": 1}, separators=(", ", ": ")) == '{"a": 1}'
+
+
+def test_answers_end_in_a_newline_and_debug_answers_are_indented() -> None:
+    ours, app = _provider()
+    with app.test_request_context():
+        compact = ours.response({"a": [1, "ü"]}).get_data()
+        app.debug = True
+        indented = ours.response({"a": [1]}).get_data(as_text=True)
+    assert compact == '{"a":[1,"ü"]}\n'.encode()
+    assert indented == '{\n  "a": [\n    1\n  ]\n}\n'

@@ -27,7 +27,9 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 def _request_id() -> str:
-    supplied = request.headers.get("X-Request-ID", "")
+    # From the environ: werkzeug's header look-up raises (and catches) an exception for a
+    # header that is absent, as this one mostly is.
+    supplied = request.environ.get("HTTP_X_REQUEST_ID", "")
     return supplied if _REQUEST_ID_RE.match(supplied) else secrets.token_hex(16)
 
 

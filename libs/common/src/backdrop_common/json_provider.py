@@ -10,10 +10,13 @@ own ``json.dumps`` options.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
+
+if TYPE_CHECKING:
+    from werkzeug.sansio.response import Response  # what Flask's provider declares
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 _OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
@@ -34,3 +37,18 @@ class OrjsonProvider(DefaultJSONProvider):
             except orjson.JSONEncodeError:
                 pass  # e.g. an integer beyond 64 bits: the standard library keeps it exact
         return super().dumps(obj, **kwargs)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        """``jsonify``'s answer: what Flask's provider answers, with orjson's bytes given to
+        the response as they are instead of decoded to text and encoded back."""
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return super().response(*args, **kwargs)  # indented: the standard library's
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(
+                obj, default=self.default, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE
+            )
+        except orjson.JSONEncodeError:
+            return super().response(*args, **kwargs)
+        # The app's response_class is flask.Response, whose first argument is the body.
+        return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type]
