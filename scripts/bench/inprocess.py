@@ -15,8 +15,9 @@ flipped each pair. Single runs differ by ±10 %, so compare pairs (docs/PERFORMA
 
 ``--instructions`` counts what the timed loop executes with valgrind's callgrind instead of
 timing it: the same figure again within 0.1 % whatever else the machine does, so one pair and
-400 requests are enough (about 30 s per figure). It leaves out the kernel's side of system
-calls and the cost of cache misses, so confirm a gain it shows with the timed pairs or the bench.
+400 requests (its default) are enough (about 30 s per figure). It leaves out the kernel's side
+of system calls and the cost of cache misses, so confirm a gain it shows with the timed pairs
+or the bench.
 """
 
 from __future__ import annotations
@@ -131,21 +132,27 @@ def _count(cmd: list[str], requests: int, env: dict[str, str]) -> float:
     (counting is off during the start-up and the warm-up)."""
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     valgrind.append("--callgrind-out-file=/dev/null")
-    with subprocess.Popen(
-        [*valgrind, *cmd, "--counted"], env=env, cwd=HERE, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    ) as child:  # fmt: skip
-        assert child.stdin and child.stdout and child.stderr
+    with (
+        tempfile.TemporaryFile("w+") as report,  # a file, not a pipe nobody reads until the end
+        subprocess.Popen(
+            [*valgrind, *cmd, "--counted"], env=env, cwd=HERE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=report,
+        ) as child,
+    ):  # fmt: skip
+        assert child.stdin and child.stdout
         for switch in ("on", "off"):
-            child.stdout.readline()  # "warm", then the timed loop's figure
+            if not child.stdout.readline():  # "warm", then the timed loop's figure
+                break  # the child ended early: its report says why
             subprocess.run(["callgrind_control", "-i", switch, str(child.pid)], check=True,
-                           capture_output=True)  # fmt: skip
+                           capture_output=True, timeout=120)  # fmt: skip
             child.stdin.write("\n")
             child.stdin.flush()
-        report = child.stderr.read()
-    found = re.search(r"Collected : (\d+)", report)
+        child.wait()
+        report.seek(0)
+        text = report.read()
+    found = re.search(r"Collected : (\d+)", text)
     if child.returncode or not found:
-        raise SystemExit(f"callgrind failed ({child.returncode}):\n{report[-2000:]}")
+        raise SystemExit(f"callgrind failed ({child.returncode}):\n{text[-2000:]}")
     return int(found.group(1)) / requests / 1000
 
 
@@ -153,7 +160,7 @@ def main() -> None:
     """Parse the arguments; run as the parent (fixture, runs) or as one timed child."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", default=",".join(ROUTES))
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, help="per figure (4000; 400 with --instructions)")
     parser.add_argument("--against", metavar="REV", help="alternate with this git revision")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument(
@@ -163,6 +170,8 @@ def main() -> None:
     parser.add_argument("--child", choices=ROUTES, help=argparse.SUPPRESS)
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 400 if args.instructions else 4000
     if args.child:
         token, task = os.environ["BENCH_TOKEN"], os.environ["BENCH_TASK"]
         _child(args.child, args.requests, token, task, args.counted)

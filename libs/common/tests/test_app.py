@@ -151,15 +151,15 @@ def test_hooks_made_per_request_run_on_every_request(app: Flask) -> None:
     # each request (after_this_request) must still run, every time.
     from flask import after_this_request
 
-    @app.get("/stamped")
-    def stamped() -> dict[str, int]:
+    @app.get("/stamped/<int:n>")
+    def stamped(n: int) -> dict[str, int]:
         @after_this_request
         def stamp(resp: Response) -> Response:
-            resp.headers["X-Stamp"] = "yes"
+            resp.headers["X-Stamp"] = str(n)  # this request's own callback, not a kept one
             return resp
 
         return {"ok": 1}
 
     client = app.test_client()
-    for _ in range(300):  # more than the functions it remembers
-        assert client.get("/stamped").headers["X-Stamp"] == "yes"
+    for n in range(300):  # more than the functions it remembers
+        assert client.get(f"/stamped/{n}").headers["X-Stamp"] == str(n)

@@ -265,3 +265,46 @@ def test_json_columns_decode_as_the_standard_parser_would(pool: Database) -> Non
         row = cur.fetchone()
     assert row == {"b": doc, "j": doc}
     assert json.loads(text) == doc
+
+
+def test_a_failed_borrow_gives_its_slot_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever the pool raises while lending (here a bug's ValueError), the gate's slot comes
+    # back: with one slot, a leaked one would make every later borrow wait, then say "busy".
+    db = Database(database_url, maxconn=1, keep_idle=1, acquire_timeout=0.5)
+    try:
+        real = db._get_pool
+
+        def broken_pool() -> Any:
+            raise ValueError("a bug in the pool")
+
+        monkeypatch.setattr(db, "_get_pool", broken_pool)
+        for _ in range(2):
+            with pytest.raises(ValueError), db.connection():
+                pass
+        monkeypatch.setattr(db, "_get_pool", real)
+        with db.cursor() as cur:
+            cur.execute("SELECT 1 AS one")
+            assert cur.fetchone()["one"] == 1
+    finally:
+        db.close()
+
+
+def test_a_connection_that_dies_mid_transaction_is_discarded_not_lost(database_url: str) -> None:
+    # Left in a transaction, a connection is rolled back before it goes back to the pool; if
+    # the server is gone by then the rollback fails. The connection must still leave the
+    # pool's books, or after maxconn of these every borrow fails with "not reachable".
+    db = Database(database_url, maxconn=1, keep_idle=1, acquire_timeout=0.5)
+    try:
+        for _ in range(2):
+            with db.connection() as conn:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pg_backend_pid()")
+                    pid = cur.fetchone()[0]
+                _terminate(database_url, [pid])  # the transaction is still open
+        with db.cursor() as cur:
+            cur.execute("SELECT 1 AS one")
+            assert cur.fetchone()["one"] == 1
+    finally:
+        db.close()

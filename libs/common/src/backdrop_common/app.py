@@ -37,8 +37,8 @@ def _request_id() -> str:
 def _series(service: str, method: str, endpoint: str, status: int) -> tuple[Any, Any]:
     """The request counter and latency histogram of one label set. Finding a labelled series
     (label checks, a lock) cost more than the rest of the request's bookkeeping; the label
-    values are bounded (methods, URL rules, status codes), so each set is looked up once."""
-    method = method if method in _METHODS else "other"
+    values are bounded (``_METHODS`` or "other", URL rules, status codes), so each set is
+    looked up once."""
     return (
         HTTP_REQUESTS.labels(service, method, endpoint, str(status)),
         HTTP_LATENCY.labels(service, method, endpoint),
@@ -90,7 +90,8 @@ def create_service_app(name: str, settings: BaseServiceSettings) -> Flask:
         req = request._get_current_object()  # type: ignore[attr-defined]
         resp.headers["X-Request-ID"] = state.get("request_id", "")
         endpoint = req.url_rule.rule if req.url_rule else "unmatched"
-        counter, latency = _series(name, req.method, endpoint, resp.status_code)
+        method = req.method if req.method in _METHODS else "other"
+        counter, latency = _series(name, method, endpoint, resp.status_code)
         counter.inc()
         if "started" in state:
             latency.observe(time.perf_counter() - state.started)

@@ -263,32 +263,34 @@ class Database:
         if not self._slots.acquire(timeout=self.acquire_timeout):
             raise Unavailable("The database is busy; try again shortly.")
         try:
-            pool = self._get_pool()
-            conn = pool.getconn()
-            for _ in range(self.maxconn):  # each stale idle one is replaced, then a new one
-                if _usable(conn):
-                    break
-                pool.putconn(conn, close=True)
-                conn = pool.getconn()
-        except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
-            self._slots.release()
-            DEPENDENCY_ERRORS.labels("postgres").inc()
-            raise Unavailable("The database is not reachable.") from exc
-        broken = False
-        try:
-            yield conn
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            broken = True
-            DEPENDENCY_ERRORS.labels("postgres").inc()
-            raise Unavailable("The database is not reachable.") from exc
-        finally:
             try:
+                pool = self._get_pool()
+                conn = pool.getconn()
+                for _ in range(self.maxconn):  # each stale idle one is replaced, then a new one
+                    if _usable(conn):
+                        break
+                    pool.putconn(conn, close=True)
+                    conn = pool.getconn()
+            except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
+                DEPENDENCY_ERRORS.labels("postgres").inc()
+                raise Unavailable("The database is not reachable.") from exc
+            broken = False
+            try:
+                yield conn
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+                broken = True
+                DEPENDENCY_ERRORS.labels("postgres").inc()
+                raise Unavailable("The database is not reachable.") from exc
+            finally:
                 broken = broken or bool(conn.closed)
                 if not broken and conn.status != psycopg2.extensions.STATUS_READY:
-                    conn.rollback()
+                    try:
+                        conn.rollback()
+                    except psycopg2.Error:
+                        broken = True  # died mid-transaction: discard it, do not lose it
                 pool.putconn(conn, close=broken)
-            finally:
-                self._slots.release()
+        finally:
+            self._slots.release()
 
     @contextlib.contextmanager
     def cursor(self) -> Iterator[DictRowCursor]:
