@@ -28,14 +28,21 @@ class OrjsonProvider(DefaultJSONProvider):
 
     sort_keys = False
 
+    def _encoded(self, obj: Any, option: int = 0) -> bytes | None:
+        """``obj`` as compact JSON bytes by orjson, or None where only the standard library
+        can write it (e.g. an integer beyond 64 bits, which it keeps exact)."""
+        try:
+            return orjson.dumps(obj, default=self.default, option=_OPTIONS | option)
+        except orjson.JSONEncodeError:
+            return None
+
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         """``obj`` as JSON text; orjson when only compact separators are asked for (non-ASCII
         text is then written as UTF-8, not as ``\\u`` escapes)."""
         if kwargs.get("separators", _COMPACT) == _COMPACT and kwargs.keys() <= {"separators"}:
-            try:
-                return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
-            except orjson.JSONEncodeError:
-                pass  # e.g. an integer beyond 64 bits: the standard library keeps it exact
+            encoded = self._encoded(obj)
+            if encoded is not None:
+                return encoded.decode()
         return super().dumps(obj, **kwargs)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
@@ -43,12 +50,8 @@ class OrjsonProvider(DefaultJSONProvider):
         the response as they are instead of decoded to text and encoded back."""
         if (self.compact is None and self._app.debug) or self.compact is False:
             return super().response(*args, **kwargs)  # indented: the standard library's
-        obj = self._prepare_response_obj(args, kwargs)
-        try:
-            body = orjson.dumps(
-                obj, default=self.default, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE
-            )
-        except orjson.JSONEncodeError:
+        body = self._encoded(self._prepare_response_obj(args, kwargs), orjson.OPT_APPEND_NEWLINE)
+        if body is None:
             return super().response(*args, **kwargs)
         # The app's response_class is flask.Response, whose first argument is the body.
         return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type]
