@@ -233,9 +233,11 @@ def test_revocation_refuses_a_token_already_verified(
 def test_a_remembered_token_still_expires_on_time(
     token_minter: TokenMinter, verifier: TokenVerifier
 ) -> None:
-    token = token_minter.mint(ttl=1)
+    # exp is whole seconds from a truncated now: a 1 s token minted at x.999 was already
+    # expired when first verified (CI saw it). 2 s leaves at least one whole second.
+    token = token_minter.mint(ttl=2)
     verifier.verify(token)
-    time.sleep(1.1)
+    time.sleep(2.1)
     with pytest.raises(Unauthorized, match="expired"):
         verifier.verify(token)
 
