@@ -194,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _term)
 
     report.details["loadavg_before"] = os.getloadavg()
+    # Asked before any phase: the queue phase starts the S3 stand-in too, and a stand-in this
+    # run started is stopped at its end (a full run used to leave one of 450 MB behind).
+    s3_was_up = stackctl.s3_answers()
     if "queue" in args.phases:
         subprocess.run([str(stackctl.ROOT / "scripts" / "infra.sh"), "19000"], check=True)
         run_phase(
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     stack_phases = [ph for ph in args.phases if ph not in NO_STACK]
     if not stack_phases:
-        return finish(report, args, started, started_at, "not needed")
+        return finish(report, args, started, started_at, "not needed" + _stop_own_s3(s3_was_up))
     busy = stackctl.supervisord_pid() is not None and not args.takeover
     if busy and not stackctl.wait_until_free(args.wait_for_stack):
         print(
@@ -215,7 +218,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    moto_was_up = stackctl.s3_answers()
     own_pid: int | None = None
     stack_procs: list[tuple[int, str]] = []
     teardown = "not started"
@@ -299,15 +301,21 @@ def main(argv: list[str] | None = None) -> int:
         leftovers = stackctl.still_alive(stack_procs)
         if leftovers:
             report.problem(f"processes of the stack still alive after teardown: {leftovers}")
-        if not moto_was_up and stackctl.MOTO_PIDFILE.exists():
-            # infra.sh started the S3 stand-in for us: stop that one process again.
-            try:
-                os.kill(int(stackctl.MOTO_PIDFILE.read_text().strip()), signal.SIGTERM)
-                teardown += "; stopped the S3 stand-in it had started"
-            except (OSError, ValueError):
-                pass
+        teardown += _stop_own_s3(s3_was_up)
 
     return finish(report, args, started, started_at, teardown)
+
+
+def _stop_own_s3(was_up: bool) -> str:
+    """Stop the S3 stand-in if ``infra.sh`` started it for this run (it was not ``was_up``);
+    what the teardown line says about it."""
+    if was_up or not stackctl.MOTO_PIDFILE.exists():
+        return ""
+    try:
+        os.kill(int(stackctl.MOTO_PIDFILE.read_text().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        return ""
+    return "; stopped the S3 stand-in it had started"
 
 
 def finish(
