@@ -185,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.monotonic()
     started_at = datetime.now(UTC)
-    base_url = stackctl.GATEWAY
 
     # SIGTERM (e.g. a CI timeout) must still take the stack down: turn it into an exception.
     def _term(signum: int, _frame: FrameType | None) -> None:
@@ -194,9 +193,24 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _term)
 
     report.details["loadavg_before"] = os.getloadavg()
-    # Asked before any phase: the queue phase starts the S3 stand-in too, and a stand-in this
-    # run started is stopped at its end (a full run used to leave one of 450 MB behind).
-    s3_was_up = stackctl.s3_answers()
+    # A run stops the S3 stand-in it started (a full run used to leave one of 450 MB behind),
+    # on every way out: also after a Ctrl-C or a SIGTERM during the queue phase.
+    stand_in = stackctl.StandIn()
+    try:
+        return _run(args, report, started, started_at, stand_in)
+    finally:
+        stand_in.stop_if_own()
+
+
+def _run(
+    args: argparse.Namespace,
+    report: Report,
+    started: float,
+    started_at: datetime,
+    stand_in: stackctl.StandIn,
+) -> int:
+    """The phases of ``main``; the stack is always taken down again."""
+    base_url = stackctl.GATEWAY
     if "queue" in args.phases:
         subprocess.run([str(stackctl.ROOT / "scripts" / "infra.sh"), "19000"], check=True)
         run_phase(
@@ -209,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     stack_phases = [ph for ph in args.phases if ph not in NO_STACK]
     if not stack_phases:
-        return finish(report, args, started, started_at, "not needed" + _stop_own_s3(s3_was_up))
+        return finish(report, args, started, started_at, "not needed" + stand_in.stop_if_own())
     busy = stackctl.supervisord_pid() is not None and not args.takeover
     if busy and not stackctl.wait_until_free(args.wait_for_stack):
         print(
@@ -217,10 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             "Retry later or pass --takeover.",
             file=sys.stderr,
         )
+        stand_in.keep()  # that stack may be using the stand-in the queue phase started
         return 2
     own_pid: int | None = None
     stack_procs: list[tuple[int, str]] = []
-    teardown = "not started"
     try:
         t_up = time.monotonic()
         own_pid = stackctl.up()
@@ -301,21 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         leftovers = stackctl.still_alive(stack_procs)
         if leftovers:
             report.problem(f"processes of the stack still alive after teardown: {leftovers}")
-        teardown += _stop_own_s3(s3_was_up)
+        teardown += stand_in.stop_if_own()
 
     return finish(report, args, started, started_at, teardown)
-
-
-def _stop_own_s3(was_up: bool) -> str:
-    """Stop the S3 stand-in if ``infra.sh`` started it for this run (it was not ``was_up``);
-    what the teardown line says about it."""
-    if was_up or not stackctl.MOTO_PIDFILE.exists():
-        return ""
-    try:
-        os.kill(int(stackctl.MOTO_PIDFILE.read_text().strip()), signal.SIGTERM)
-    except (OSError, ValueError):
-        return ""
-    return "; stopped the S3 stand-in it had started"
 
 
 def finish(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -56,6 +57,48 @@ def s3_answers() -> bool:
         return False
     except Exception:
         return True  # an HTTP error still means a server is there
+
+
+def _moto_pid() -> int | None:
+    """The PID ``infra.sh`` wrote for the e2e S3 stand-in, if that process still runs it."""
+    try:
+        pid = int(MOTO_PIDFILE.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"moto_server" in cmdline else None
+
+
+class StandIn:
+    """The e2e S3 stand-in as a bench run found it, so that the run stops only one it started.
+
+    Created before any phase (the queue phase starts the stand-in too). A stand-in counts as
+    the run's own when nothing answered then and ``infra.sh`` has since written a new PID of a
+    running ``moto_server``; one somebody else started, before or during the run, is left.
+    """
+
+    def __init__(self) -> None:
+        self.was_up = s3_answers()
+        self.pid_before = _moto_pid()
+        self.done = False
+
+    def keep(self) -> None:
+        """Leave the stand-in running whatever happens (another stack may be using it)."""
+        self.done = True
+
+    def stop_if_own(self) -> str:
+        """Stop the stand-in if it is this run's own (once); what the teardown line says."""
+        if self.done or self.was_up:
+            return ""
+        self.done = True
+        pid = _moto_pid()
+        if pid is None or pid == self.pid_before:
+            return ""
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+            MOTO_PIDFILE.unlink(missing_ok=True)
+            return "; stopped the S3 stand-in it had started"
+        return ""
 
 
 def _served() -> int:
