@@ -6,7 +6,6 @@ import os
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import stackctl
 from backdrop_common.config import BaseServiceSettings
@@ -90,9 +89,8 @@ def _infra_pids() -> dict[str, list[int]]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+        cmd = stackctl.command_line(entry)
+        if cmd is None:
             continue
         if cmd.startswith("postgres") or "/postgres " in cmd:
             found["postgres"].append(int(entry))

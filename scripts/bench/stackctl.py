@@ -59,14 +59,21 @@ def s3_answers() -> bool:
         return True  # an HTTP error still means a server is there
 
 
+def command_line(pid: int | str) -> str | None:
+    """The command line of process ``pid``, its arguments joined by spaces; None if gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+
+
 def _moto_pid() -> int | None:
     """The PID ``infra.sh`` wrote for the e2e S3 stand-in, if that process still runs it."""
     try:
         pid = int(MOTO_PIDFILE.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    return pid if b"moto_server" in cmdline else None
+    return pid if "moto_server" in (command_line(pid) or "") else None
 
 
 class StandIn:
@@ -287,10 +294,7 @@ def still_alive(processes: list[tuple[int, str]], wait_s: float = 10.0) -> list[
         time.sleep(0.5)
     out = []
     for pid, _ in alive:
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            cmd = "?"
+        cmd = command_line(pid) or "?"
         out.append(f"{pid} {cmd.strip()[:120]}")
     return out
 
