@@ -12,6 +12,7 @@ ANALYZEd. The task store's own queries for the three reads are run under EXPLAIN
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import psycopg2.extras
 import stackctl
 from accounts import new_user
 from backdrop_common import taskstore
+from backdrop_common.errors import NotFound
 from backdrop_common.pagination import encode_cursor
 from load_api import ensure_wrk, run_python, run_wrk
 from report import Report, Row, at_least, ratio_at_most
@@ -135,11 +137,11 @@ def bench_scale(
                 p99[count][route] = result.p99_ms
         db = _ExplainDb(conn)
         owner = uuid.UUID(user.user_id)
-        # The routes' own reads: the Task document's columns only.
-        columns = taskstore.DOCUMENT_COLUMNS
-        taskstore.get_task(db, task_id, owner_id=owner, columns=columns)  # type: ignore[arg-type]
-        taskstore.list_tasks(db, owner, limit=20, columns=columns)  # type: ignore[arg-type]
-        taskstore.list_tasks(db, owner, limit=20, cursor=cursor, columns=columns)  # type: ignore[arg-type]
+        # The routes' own reads: the Task documents as PostgreSQL writes them.
+        with contextlib.suppress(NotFound):  # the EXPLAIN answers no rows
+            taskstore.get_owned_document(db, task_id, owner)  # type: ignore[arg-type]
+        taskstore.list_tasks(db, owner, limit=20, documents=True)  # type: ignore[arg-type]
+        taskstore.list_tasks(db, owner, limit=20, cursor=cursor, documents=True)  # type: ignore[arg-type]
         plans = db.plans
     finally:
         # Leave the stack's database as small as it was for whatever runs next.

@@ -41,14 +41,24 @@ def test_defaults_of_builtin_params_are_filled(api: Any) -> None:
     assert task["params"]["format"] == "png" and task["params"]["max_width"] > 0
 
 
-def test_get_overlays_live_progress(api: Any, db: Any, redis_client: Any) -> None:
+def test_get_and_list_overlay_live_progress(api: Any, db: Any, redis_client: Any) -> None:
+    waiting = api.new_task()
     task = api.new_task()
     start_running(db, task["id"])
     events.set_progress(redis_client, task["id"], 0.42, "hashing", "halfway")
-    doc = api.get(f"/v1/tasks/{task['id']}").get_json()
+    # Only while running: a cache left for a task that is not running is not shown.
+    events.set_progress(redis_client, waiting["id"], 0.9, "stale", None)
+    resp = api.get(f"/v1/tasks/{task['id']}")
+    assert resp.mimetype == "application/json"
+    doc = resp.get_json()
     assert doc["status"] == "running"
     assert doc["progress"]["fraction"] == pytest.approx(0.42)
     assert doc["progress"]["stage"] == "hashing"
+    listed = api.get("/v1/tasks").get_json()
+    assert [t["id"] for t in listed["items"]] == [task["id"], waiting["id"]]
+    assert listed["items"][0] == doc
+    assert listed["items"][1]["progress"] == waiting["progress"]
+    assert listed["next_cursor"] is None
 
 
 def test_get_unknown_and_malformed_ids_are_404(api: Any) -> None:

@@ -22,10 +22,10 @@ from backdrop_common.taskstore._dead_letters import (
 )
 from backdrop_common.taskstore._delivery import deliveries_to_check, due_for_enqueue
 from backdrop_common.taskstore._document import (
-    DOCUMENT_COLUMNS,
     STATUSES,
     TERMINAL,
     UNFINISHED,
+    overlay_progress,
     task_json,
 )
 from backdrop_common.taskstore._overview import (
@@ -39,6 +39,7 @@ from backdrop_common.taskstore._queries import (
     count_unfinished,
     create_task,
     expire_uploads,
+    get_owned_document,
     get_owned_task,
     get_task,
     get_task_by_idempotency_key,
@@ -75,7 +76,6 @@ def migrate_tasks(db: Database) -> list[str]:
 
 
 __all__ = [
-    "DOCUMENT_COLUMNS",
     "EXHAUSTED",
     "MIGRATIONS_PACKAGE",
     "STATUSES",
@@ -101,6 +101,7 @@ __all__ = [
     "fetch_all",
     "fetch_one",
     "finished_per_minute",
+    "get_owned_document",
     "get_owned_task",
     "get_task",
     "get_task_by_idempotency_key",
@@ -115,6 +116,7 @@ __all__ = [
     "mark_queued",
     "mark_succeeded",
     "migrate_tasks",
+    "overlay_progress",
     "owners_waiting",
     "request_cancel",
     "requeue",

@@ -12,6 +12,7 @@ from backdrop_common.db import Database
 from backdrop_common.errors import NotFound
 from backdrop_common.pagination import decode_cursor, encode_cursor
 from backdrop_common.storage import input_key
+from backdrop_common.taskstore._document import DOCUMENT_COLUMNS, DOCUMENT_JOIN
 from backdrop_common.taskstore._sql import (
     TaskId,
     TaskRow,
@@ -96,7 +97,7 @@ def get_task(
     db: Database, task_id: TaskId, owner_id: TaskId | None = None, *, columns: str = "*"
 ) -> TaskRow | None:
     """The task, or None (also for a malformed id, or another owner's task); ``columns``
-    (a literal, e.g. ``DOCUMENT_COLUMNS``) limits what is read."""
+    (a literal, e.g. ``"id"``) limits what is read."""
     tid = as_uuid(task_id)
     if tid is None:
         return None
@@ -125,6 +126,24 @@ def get_owned_task(
     return row
 
 
+def get_owned_document(db: Database, task_id: TaskId, owner_id: TaskId) -> TaskRow:
+    """The owner's task as ``{doc, id, status}`` (``DOCUMENT_COLUMNS``), or ``NotFound``
+    (also for a malformed id or someone else's task)."""
+    tid = as_uuid(task_id)
+    row = None
+    if tid is not None:
+        row = fetch_one(
+            db,
+            f"SELECT {DOCUMENT_COLUMNS} FROM tasks.tasks {DOCUMENT_JOIN}"  # noqa: S608 - literals
+            " WHERE tasks.id = %(id)s AND tasks.owner_id = %(owner)s",
+            {"id": tid, "owner": as_uuid(owner_id)},
+            read=True,
+        )
+    if row is None:
+        raise NotFound("No such task.")
+    return row
+
+
 def get_task_by_idempotency_key(db: Database, owner_id: TaskId, key: str) -> TaskRow | None:
     """The owner's task created with Idempotency-Key ``key``, or None.
 
@@ -148,9 +167,11 @@ def keyset_page(
     limit: int,
     cursor: str | None,
     columns: str = "*",
+    join: str = "",
 ) -> tuple[list[TaskRow], str | None]:
-    """One page of tasks matching ``where`` (literals), ordered by ``(column, id)`` descending;
-    ``columns`` (a literal that includes ``column`` and ``id``) limits what is read.
+    """One page of tasks matching ``where`` (literals naming the table's columns ``tasks.``),
+    ordered by ``(column, id)`` descending; ``columns`` (a literal that includes ``column`` and
+    ``id``) limits what is read, ``join`` (a literal) adds to the table (``DOCUMENT_JOIN``).
 
     Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
     clamped to 1..100; a bad cursor raises ``ValidationFailed``.
@@ -159,12 +180,13 @@ def keyset_page(
     args = {**args, "n": limit + 1}
     if cursor:
         args["ct"], args["ci"] = decode_cursor(cursor)
-        where = [*where, f"({column}, id) < (%(ct)s, %(ci)s)"]
+        where = [*where, f"(tasks.{column}, tasks.id) < (%(ct)s, %(ci)s)"]
     rows = fetch_all(
         db,
-        f"SELECT {columns} FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608 - literals
-        # tasks.id: the table's column, even where ``columns`` names the id's text "id"
-        f" ORDER BY {column} DESC, tasks.id DESC LIMIT %(n)s",
+        f"SELECT {columns} FROM tasks.tasks {join} WHERE {' AND '.join(where)}"  # noqa: S608
+        # tasks.: the table's columns, where ``columns`` names the id's text "id" or the join
+        # has columns of the same names
+        f" ORDER BY tasks.{column} DESC, tasks.id DESC LIMIT %(n)s",
         args,
         read=True,
     )
@@ -180,20 +202,30 @@ def list_tasks(
     status: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
-    columns: str = "*",
+    documents: bool = False,
 ) -> tuple[list[TaskRow], str | None]:
-    """The owner's tasks, newest first, keyset-paginated on ``(created_at, id)``; ``columns``
-    as in ``keyset_page``.
+    """The owner's tasks, newest first, keyset-paginated on ``(created_at, id)``; with
+    ``documents`` each as ``{doc, id, status, created_at}`` (``DOCUMENT_COLUMNS``) instead of
+    the whole row.
 
     Returns ``(rows, next_cursor)`` (see ``keyset_page``). ``owner_id=None`` lists every
     owner's tasks (admin views; the dead letters have their own ``list_dead_letters``).
     """
-    where = ["true"] if owner_id is None else ["owner_id = %(owner)s"]
+    where = ["true"] if owner_id is None else ["tasks.owner_id = %(owner)s"]
     if status is not None:
-        where.append("status = %(status)s")
+        where.append("tasks.status = %(status)s")
     args = {"owner": as_uuid(owner_id), "status": status}
+    if not documents:
+        return keyset_page(db, where, args, column="created_at", limit=limit, cursor=cursor)
     return keyset_page(
-        db, where, args, column="created_at", limit=limit, cursor=cursor, columns=columns
+        db,
+        where,
+        args,
+        column="created_at",
+        limit=limit,
+        cursor=cursor,
+        columns=f"{DOCUMENT_COLUMNS}, tasks.created_at",
+        join=DOCUMENT_JOIN,
     )
 
 
