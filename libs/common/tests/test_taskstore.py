@@ -12,6 +12,7 @@ import pytest
 from backdrop_common import taskstore as ts
 from backdrop_common.db import Database
 from backdrop_common.errors import NotFound, TaskFinished, ValidationFailed
+from backdrop_common.taskstore._document import DOCUMENT_COLUMNS, DOCUMENT_JOIN
 
 MakeTask = Callable[..., ts.TaskRow]
 
@@ -288,11 +289,18 @@ def _shapes(db: Database, make_task: MakeTask, owner: uuid.UUID) -> list[Any]:
     ts.mark_failed(db, failed["id"], "w1", "processor_error", "bad input")
     cancelled = make_task(owner_id=owner)
     ts.request_cancel(db, cancelled["id"], owner)
-    # A whole second: rfc3339 leaves the zero microseconds out, so must PostgreSQL.
+    # Whole seconds: rfc3339 leaves the zero microseconds out, so must PostgreSQL.
     _sql(
         db,
-        "UPDATE tasks.tasks SET created_at = date_trunc('second', created_at) WHERE id = %s",
+        "UPDATE tasks.tasks SET created_at = date_trunc('second', created_at),"
+        " updated_at = date_trunc('second', updated_at),"
+        " finished_at = date_trunc('second', finished_at),"
+        " upload_expires_at = date_trunc('second', upload_expires_at) WHERE id = %s",
         cancelled["id"],
+    )
+    # An empty error code is no error, for task_json as for PostgreSQL.
+    _sql(
+        db, "UPDATE tasks.tasks SET error_code = '', error_message = 'x' WHERE id = %s", seed["id"]
     )
     ids = [seed, big, running, retried, done, failed, cancelled]
     return [t["id"] for t in ids]
@@ -314,8 +322,19 @@ def test_postgresql_writes_the_same_document_as_task_json(
         row = ts.get_owned_document(db, task_id, owner)
         whole = ts.get_task(db, task_id)
         assert whole is not None
-        assert json.loads(row["doc"]) == ts.task_json(whole), whole["status"]
+        doc, expected = json.loads(row["doc"]), ts.task_json(whole)
+        assert doc == expected, whole["status"]
+        assert list(doc) == list(expected) and list(doc["progress"]) == list(expected["progress"])
         assert (row["id"], row["status"]) == (str(task_id), whole["status"])
+        # The same document whatever time zone a session is set to.
+        with db.cursor() as cur:
+            cur.execute("SET LOCAL TIME ZONE 'Asia/Kolkata'")
+            cur.execute(
+                f"SELECT {DOCUMENT_COLUMNS} FROM tasks.tasks {DOCUMENT_JOIN}"  # noqa: S608
+                " WHERE tasks.id = %s",
+                (task_id,),
+            )
+            assert cur.fetchone()["doc"] == row["doc"]
     cursor = None
     for _ in ids:  # one task a page: every page and every cursor as the whole rows' listing
         page, next_cursor = ts.list_tasks(db, owner, limit=1, cursor=cursor, documents=True)

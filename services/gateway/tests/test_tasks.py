@@ -61,6 +61,28 @@ def test_get_and_list_overlay_live_progress(api: Any, db: Any, redis_client: Any
     assert listed["next_cursor"] is None
 
 
+def test_a_huge_integer_in_params_survives_the_progress_overlay(
+    api: Any, db: Any, redis_client: Any
+) -> None:
+    # A processor with a loose schema may keep an integer past 64 bits, which orjson refuses:
+    # laying live progress over such a document must neither fail nor round it.
+    huge = 2**70 + 1
+    task = api.new_task()
+    start_running(db, task["id"])
+    with db.cursor() as cur:
+        cur.execute(
+            "UPDATE tasks.tasks SET params = %s::jsonb WHERE id = %s",
+            (f'{{"n": {huge}}}', task["id"]),
+        )
+    events.set_progress(redis_client, task["id"], 0.5, "hashing", None)
+    resp = api.get(f"/v1/tasks/{task['id']}")
+    assert resp.status_code == 200
+    assert resp.get_json()["params"] == {"n": huge}
+    assert resp.get_json()["progress"]["fraction"] == 0.5
+    (listed,) = api.get("/v1/tasks").get_json()["items"]
+    assert listed["params"] == {"n": huge} and listed["progress"]["stage"] == "hashing"
+
+
 def test_get_unknown_and_malformed_ids_are_404(api: Any) -> None:
     for path in (
         "/v1/tasks/00000000-0000-0000-0000-000000000000",

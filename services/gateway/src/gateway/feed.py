@@ -38,7 +38,7 @@ from backdrop_common.redis_keys import events_key, user_events_key
 from backdrop_common.tokens import Principal, TokenVerifier
 from prometheus_client import Gauge
 
-from gateway import taskops
+from gateway import documents, taskops
 from gateway.livecap import Lease
 from gateway.logtail import LogTail
 from gateway.resources import Resources
@@ -106,7 +106,7 @@ def task_watch(
     # The newest id is read before the snapshot row: an event appended in between is then
     # replayed after the snapshot (a harmless repeat) instead of being skipped.
     latest = _latest(res, events_key(task_id))
-    doc = taskops.owned_doc(task_id, principal)
+    doc = documents.owned_doc(task_id, principal)
     cursor = resume if resume is not None else latest
     return Watch(events_key(task_id), cursor, _always, task_id, doc, resume is not None)
 

@@ -10,9 +10,8 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import orjson
 import redis
 from backdrop_common import events, jobs, taskstore
 from backdrop_common.errors import (
@@ -31,6 +30,7 @@ from backdrop_common.tokens import Principal
 from flask import request
 
 from gateway import clients, observability
+from gateway.documents import task_doc
 from gateway.params import validate_params
 from gateway.resources import public_url_for, resources
 
@@ -56,44 +56,6 @@ def idempotency_key() -> str | None:
 def owned(task_id: uuid.UUID | str, principal: Principal, columns: str = "*") -> taskstore.TaskRow:
     """The caller's task (``columns`` of it), or 404 (also when it belongs to someone else)."""
     return taskstore.get_owned_task(resources().db, task_id, principal.user_id, columns=columns)
-
-
-def owned_doc(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
-    """The caller's Task document (``owned_document``, parsed), or 404."""
-    return cast(dict[str, Any], orjson.loads(owned_document(task_id, principal)))
-
-
-def owned_document(task_id: uuid.UUID | str, principal: Principal) -> bytes:
-    """The caller's Task document as JSON, written by PostgreSQL and with the live progress
-    cache laid over it (``document_json``), or 404."""
-    return document_json(taskstore.get_owned_document(resources().db, task_id, principal.user_id))
-
-
-def document_json(row: taskstore.TaskRow) -> bytes:
-    """A ``{doc, id, status}`` row's Task document as JSON, the live progress cache laid
-    over it when the task is running (best effort); PostgreSQL's text as it is otherwise."""
-    progress = _cached_progress(row)
-    if progress is None:
-        return cast(str, row["doc"]).encode()
-    doc = orjson.loads(row["doc"])
-    taskstore.overlay_progress(doc["progress"], row["status"], progress)
-    return orjson.dumps(doc)
-
-
-def task_doc(row: taskstore.TaskRow) -> dict[str, Any]:
-    """The Task document of a whole row, with the live progress cache laid over it."""
-    return taskstore.task_json(row, _cached_progress(row))
-
-
-def _cached_progress(row: taskstore.TaskRow) -> dict[str, Any] | None:
-    """A running task's progress in the Redis cache (None otherwise, or while Redis is out)."""
-    if row["status"] != "running":
-        return None
-    try:
-        return events.get_progress(resources().redis, row["id"])
-    except redis.RedisError:
-        log.warning("progress cache unavailable")
-        return None
 
 
 def create(

@@ -43,7 +43,7 @@ its ``status``. This is what the task read and the list answer with.
 
 PostgreSQL writes the document in C where the gateway built it from 25 parsed columns: a
 20-task page cost the client 330 us of CPU to parse, convert and encode, and costs it about
-60 us this way, for about 70 us more of the server's. A test holds the two forms equal over
+30 us this way, for about 70 us more of the server's. A test holds the two forms equal over
 rows of every shape. The one difference is a whole progress fraction, which PostgreSQL
 writes as ``0`` or ``1`` where orjson writes ``0.0``: the same JSON number."""
 

@@ -169,9 +169,10 @@ def keyset_page(
     columns: str = "*",
     join: str = "",
 ) -> tuple[list[TaskRow], str | None]:
-    """One page of tasks matching ``where`` (literals naming the table's columns ``tasks.``),
-    ordered by ``(column, id)`` descending; ``columns`` (a literal that includes ``column`` and
-    ``id``) limits what is read, ``join`` (a literal) adds to the table (``DOCUMENT_JOIN``).
+    """One page of tasks matching ``where`` (literals), ordered by ``(column, id)`` descending;
+    ``columns`` (a literal that includes ``column`` and ``id``) limits what is read, ``join``
+    (a literal, ``DOCUMENT_JOIN``) joins the table to more columns (``where`` then names the
+    table's own ``tasks.``).
 
     Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
     clamped to 1..100; a bad cursor raises ``ValidationFailed``.

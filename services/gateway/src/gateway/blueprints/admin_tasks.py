@@ -17,7 +17,7 @@ from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
 
 from gateway import admin_schemas as schemas
-from gateway import taskops
+from gateway import documents, taskops
 from gateway.apidoc import operation
 from gateway.resources import resources
 
@@ -26,7 +26,7 @@ bp = Blueprint("admin_tasks", __name__)
 
 def admin_doc(row: taskstore.TaskRow) -> dict[str, Any]:
     """The ``Task`` document plus what operators need: owner, worker, attempts' errors."""
-    doc = taskops.task_doc(row)
+    doc = documents.task_doc(row)
     doc["owner_id"] = str(row["owner_id"])
     doc["worker_id"] = row.get("worker_id")
     doc["attempt_errors"] = list(row.get("attempt_errors") or [])

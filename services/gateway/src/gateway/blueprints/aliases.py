@@ -20,7 +20,7 @@ from backdrop_common.errors import Unavailable
 from backdrop_common.tokens import current_principal, require_auth
 from flask import Blueprint, Response, jsonify
 
-from gateway import seed_schemas, taskops
+from gateway import documents, seed_schemas, taskops
 from gateway.apidoc import operation
 from gateway.blueprints.forward import HOP_BY_HOP, outgoing_headers
 from gateway.resources import public_url_for, resources
@@ -125,13 +125,13 @@ def seed_cancel(task_id: uuid.UUID) -> tuple[Response, int]:
 @require_auth()
 def seed_status(task_id: uuid.UUID) -> Response:
     """Seed alias of polling: status, progress fraction and a message."""
-    task = taskops.owned_doc(task_id, current_principal())
+    task = documents.owned_doc(task_id, current_principal())
     error = task.get("error") or {}
     message = error.get("message") or task["progress"].get("message")
     return jsonify(
         task_id=task["id"],
         status=task["status"],
-        progress=task["progress"]["fraction"],
+        progress=float(task["progress"]["fraction"]),
         message=message,
     )
 

@@ -12,7 +12,7 @@ from backdrop_common.tokens import current_principal, require_auth
 from backdrop_common.webhooks import add_callback
 from flask import Blueprint, Response, jsonify
 
-from gateway import schemas, taskops
+from gateway import documents, schemas, taskops
 from gateway.apidoc import operation
 from gateway.blueprints.webhooks import safe_url
 from gateway.resources import resources
@@ -65,8 +65,8 @@ def list_tasks() -> Response:
         cursor=query.get("cursor"),
         documents=True,
     )
-    # The documents as PostgreSQL wrote them, joined without parsing them (taskops.document_json)
-    items = b",".join(taskops.document_json(row) for row in rows)
+    # The documents as PostgreSQL wrote them, joined without parsing them (documents.document_json)
+    items = b",".join(documents.document_json(row) for row in rows)
     return _json(b'{"items":[%b],"next_cursor":%b}' % (items, orjson.dumps(next_cursor)))
 
 
@@ -75,7 +75,7 @@ def list_tasks() -> Response:
 @require_auth()
 def get_task(task_id: uuid.UUID) -> Response:
     """Get one task (with live progress)."""
-    return _json(taskops.owned_document(task_id, current_principal()))
+    return _json(documents.owned_document(task_id, current_principal()))
 
 
 def _json(body: bytes) -> Response:
