@@ -15,7 +15,11 @@ from tests.helpers import wait_for
 def test_health_endpoints_presence_and_catalogue(
     start_worker: Any, tasks: Any, redis_client: Any
 ) -> None:
-    worker = start_worker("--processors", "checksum,sleepy", "--concurrency", "3")
+    # A short grace: the SIGTERM at the end hands the 30 s sleepy job back after 1 s instead
+    # of waiting the default 20 s for it (the grace itself is test_reliability's).
+    worker = start_worker(
+        "--processors", "checksum,sleepy", "--concurrency", "3", "--shutdown-grace", "1"
+    )
     assert requests.get(worker.url("/healthz"), timeout=5).json() == {"status": "ok"}
     ready = requests.get(worker.url("/readyz"), timeout=5).json()
     assert ready == {
