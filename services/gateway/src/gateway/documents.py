@@ -34,7 +34,7 @@ def document_json(row: taskstore.TaskRow) -> bytes:
     progress = _cached_progress(row)
     if progress is None:
         return cast(str, row["doc"]).encode()
-    # The app's encoder: it keeps an integer past 64 bits in the params, as the read did.
+    # The app's encoder, not orjson's alone: it writes an integer past 64 bits exactly.
     return current_app.json.dumps(_overlaid(row, progress)).encode()
 
 
