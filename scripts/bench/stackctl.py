@@ -39,13 +39,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def supervisord_pid() -> int | None:
-    """PID of the e2e profile's supervisord when it runs, else None."""
+def _pid_in(pidfile: Path) -> int | None:
+    """The PID written in ``pidfile``, or None when it is missing or not a number."""
     try:
-        pid = int(PIDFILE.read_text().strip())
+        return int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+
+
+def supervisord_pid() -> int | None:
+    """PID of the e2e profile's supervisord when it runs, else None."""
+    pid = _pid_in(PIDFILE)
+    return pid if pid is not None and _alive(pid) else None
 
 
 def s3_answers() -> bool:
@@ -69,11 +74,8 @@ def command_line(pid: int | str) -> str | None:
 
 def _moto_pid() -> int | None:
     """The PID ``infra.sh`` wrote for the e2e S3 stand-in, if that process still runs it."""
-    try:
-        pid = int(MOTO_PIDFILE.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if "moto_server" in (command_line(pid) or "") else None
+    pid = _pid_in(MOTO_PIDFILE)
+    return pid if pid is not None and "moto_server" in (command_line(pid) or "") else None
 
 
 class StandIn:

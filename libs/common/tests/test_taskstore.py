@@ -302,8 +302,7 @@ def _shapes(db: Database, make_task: MakeTask, owner: uuid.UUID) -> list[Any]:
     _sql(
         db, "UPDATE tasks.tasks SET error_code = '', error_message = 'x' WHERE id = %s", seed["id"]
     )
-    ids = [seed, big, running, retried, done, failed, cancelled]
-    return [t["id"] for t in ids]
+    return [t["id"] for t in (seed, big, running, retried, done, failed, cancelled)]
 
 
 def _owned(make_task: MakeTask, owner: uuid.UUID) -> MakeTask:

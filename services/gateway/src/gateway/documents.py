@@ -20,12 +20,16 @@ log = logging.getLogger(__name__)
 
 def owned_document(task_id: uuid.UUID | str, principal: Principal) -> bytes:
     """The caller's Task document as JSON (``document_json``), or 404."""
-    return document_json(taskstore.get_owned_document(resources().db, task_id, principal.user_id))
+    return document_json(_owned_row(task_id, principal))
 
 
 def owned_doc(task_id: uuid.UUID | str, principal: Principal) -> dict[str, Any]:
     """The caller's Task document, parsed (``document``), or 404."""
-    return document(taskstore.get_owned_document(resources().db, task_id, principal.user_id))
+    return document(_owned_row(task_id, principal))
+
+
+def _owned_row(task_id: uuid.UUID | str, principal: Principal) -> taskstore.TaskRow:
+    return taskstore.get_owned_document(resources().db, task_id, principal.user_id)
 
 
 def document_json(row: taskstore.TaskRow) -> bytes:

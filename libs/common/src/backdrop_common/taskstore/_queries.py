@@ -216,17 +216,11 @@ def list_tasks(
     if status is not None:
         where.append("tasks.status = %(status)s")
     args = {"owner": as_uuid(owner_id), "status": status}
-    if not documents:
-        return keyset_page(db, where, args, column="created_at", limit=limit, cursor=cursor)
+    columns, join = (
+        (f"{DOCUMENT_COLUMNS}, tasks.created_at", DOCUMENT_JOIN) if documents else ("*", "")
+    )
     return keyset_page(
-        db,
-        where,
-        args,
-        column="created_at",
-        limit=limit,
-        cursor=cursor,
-        columns=f"{DOCUMENT_COLUMNS}, tasks.created_at",
-        join=DOCUMENT_JOIN,
+        db, where, args, column="created_at", limit=limit, cursor=cursor, columns=columns, join=join
     )
 
 
