@@ -17,6 +17,9 @@ from backdrop_common.redis_keys import CANCEL_CHANNEL
 
 log = logging.getLogger(__name__)
 
+# How often the listener looks at its stop event: a stopping worker waits for it this long.
+POLL_S = 0.1
+
 
 class CancelListener(threading.Thread):
     """Subscribes to ``backdrop:cancel`` and calls ``on_cancel(task_id)`` for each message."""
@@ -39,7 +42,7 @@ class CancelListener(threading.Thread):
                 pubsub.subscribe(CANCEL_CHANNEL)
                 self.subscribed.set()
                 while not self.stop.is_set():
-                    message = pubsub.get_message(timeout=0.5)
+                    message = pubsub.get_message(timeout=POLL_S)
                     if message and message.get("type") == "message":
                         self._dispatch(str(message["data"]))
             except redis.RedisError as exc:
