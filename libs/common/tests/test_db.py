@@ -55,6 +55,38 @@ def test_stale_idle_connections_are_replaced(pool: Database, database_url: str) 
             assert cur.fetchone()["pid"] not in pids
 
 
+def _backends(database_url: str) -> int:
+    """The pools' connections to the test database (the services' application name)."""
+    admin = psycopg2.connect(database_url)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'backdrop'"
+            )
+            return int(cur.fetchone()[0])
+    finally:
+        admin.close()
+
+
+def test_a_pool_opens_connections_as_needed_and_keeps_keep_idle(database_url: str) -> None:
+    """A process that has not queried holds no backend (each used to open ``keep_idle`` at
+    once: an idle e2e stack held 68 of PostgreSQL's default 100); after a burst, the pool
+    keeps ``keep_idle`` open and closes the rest."""
+    before = _backends(database_url)
+    db = Database(database_url, maxconn=4, keep_idle=2)
+    try:
+        with db.cursor() as cur:
+            cur.execute("SELECT 1")
+        assert _backends(database_url) == before + 1
+        with db.connection(), db.connection(), db.connection():
+            assert _backends(database_url) == before + 3
+        assert _backends(database_url) == before + 2
+    finally:
+        db.close()
+    assert _backends(database_url) == before
+
+
 def test_run_retries_once_when_the_connection_dies_mid_transaction(pool: Database) -> None:
     calls: list[int] = []
 

@@ -254,14 +254,21 @@ class Database:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        self.keep_idle,
+                    pool = psycopg2.pool.ThreadedConnectionPool(
+                        0,
                         self.maxconn,
                         self.dsn,
                         connect_timeout=self.connect_timeout,
                         application_name="backdrop",
                         connection_factory=_Connection,
                     )
+                    # psycopg2 opens ``minconn`` connections at once and keeps that many
+                    # idle. Made with 0 and raised afterwards, the pool opens connections as
+                    # they are needed and still keeps ``keep_idle``: an idle e2e stack held
+                    # 68 of PostgreSQL's default 100 connections, every process its
+                    # ``keep_idle`` whether it had queried or not.
+                    pool.minconn = self.keep_idle
+                    self._pool = pool
         return self._pool
 
     @contextlib.contextmanager
