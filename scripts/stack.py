@@ -267,7 +267,7 @@ def _wait_ready(p: Profile, timeout: float = 90.0) -> None:
             except (urllib.error.URLError, OSError):
                 pass
         if pending:
-            time.sleep(0.5)
+            time.sleep(0.1)
     if pending:
         logs = _run_dir(p) / "logs"
         raise SystemExit(f"stack: not ready after {timeout:.0f}s: {pending}; see logs in {logs}")

@@ -68,21 +68,21 @@ class Sample:
 
 def _loop(user: User, count: int, payload: bytes, timeout_s: float) -> list[Sample]:
     """One client's closed loop of ``count`` tasks."""
-    client = user.client.fork()
     out = []
-    for i in range(count):
-        t_create = time.time()
-        created = create_task(client, len(payload), filename=f"e{i}.bin")
-        task_id = str(created["task"]["id"])
-        client.post_form(created["upload"], payload)
-        t_complete = time.time()
-        client.upload_complete(task_id)
-        deadline = time.monotonic() + timeout_s
-        task = client.get_task(task_id)
-        while task["status"] not in TERMINAL and time.monotonic() < deadline:
-            time.sleep(POLL_S)
+    with user.client.fork() as client:
+        for i in range(count):
+            t_create = time.time()
+            created = create_task(client, len(payload), filename=f"e{i}.bin")
+            task_id = str(created["task"]["id"])
+            client.post_form(created["upload"], payload)
+            t_complete = time.time()
+            client.upload_complete(task_id)
+            deadline = time.monotonic() + timeout_s
             task = client.get_task(task_id)
-        out.append(Sample(t_create, t_complete, task))
+            while task["status"] not in TERMINAL and time.monotonic() < deadline:
+                time.sleep(POLL_S)
+                task = client.get_task(task_id)
+            out.append(Sample(t_create, t_complete, task))
     return out
 
 

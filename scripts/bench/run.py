@@ -10,7 +10,8 @@ Phases (``--only`` picks some):
             and 4 worker processes (targets 1, 3, 9; no stack needed: bench-only database);
   api       wrk on ``GET /v1/tasks/{id}`` and ``GET /v1/tasks?limit=20`` vs a bare Flask
             route (target 5);
-  dispatch  upload-complete -> claimed, also after 10 s idle (target 2);
+  dispatch  upload-complete -> claimed, also after 10 s idle (target 2; with ``queue`` too,
+            the queue phase runs in that idle time: the idle stack takes about 1 % of a core);
   e2e       8 clients, tiny checksum tasks through the public API, presigned POST (target 4);
   cancel    cancel -> cancelled for every built-in processor (target 6);
   sse       SSE fan-out: watchers of one task vs one watcher, gateway RSS (target 7);
@@ -46,7 +47,7 @@ import stackctl
 from bench_queue import bench_queue
 from load_api import bench_api
 from load_cancel import bench_cancel
-from load_dispatch import bench_dispatch
+from load_dispatch import DispatchBench
 from load_fanout import bench_fanout
 from load_processing import bench_processing
 from load_scale import bench_scale
@@ -56,9 +57,10 @@ from report import Report, render_markdown, render_table, write_json
 RESULTS = stackctl.ROOT / ".run" / "bench" / "results.json"
 BUCKET = "backdrop"
 MiB = 1024 * 1024
-# The queue phase needs no stack and runs first; cancel early (a freshly started stack is
-# where the issue saw missed cancels); streaming late: its 512 MiB sits in the S3 stand-in's
-# memory; scale last: it fills the stack's database.
+# The queue phase needs no stack; with stack phases it runs between the dispatch phase's two
+# parts (``_run``). Cancel early (a freshly started stack is where the issue saw missed
+# cancels); streaming late: its 512 MiB sits in the S3 stand-in's memory; scale last: it
+# fills the stack's database.
 PHASES = ("queue", "api", "dispatch", "e2e", "cancel", "sse", "stream", "scale")
 NO_STACK = frozenset({"queue"})
 NOT_QUICK = frozenset({"scale"})
@@ -211,18 +213,15 @@ def _run(
 ) -> int:
     """The phases of ``main``; the stack is always taken down again."""
     base_url = stackctl.GATEWAY
-    if "queue" in args.phases:
+
+    def queue_phase() -> None:
         subprocess.run([str(stackctl.ROOT / "scripts" / "infra.sh"), "19000"], check=True)
-        run_phase(
-            report,
-            "queue",
-            "queue-only throughput",
-            lambda: bench_queue(
-                report, args.jobs, args.scale_jobs, args.queue_timeout, full=not args.quick
-            ),
-        )
+        bench_queue(report, args.jobs, args.scale_jobs, args.queue_timeout, full=not args.quick)
+
     stack_phases = [ph for ph in args.phases if ph not in NO_STACK]
     if not stack_phases:
+        if "queue" in args.phases:
+            run_phase(report, "queue", "queue-only throughput", queue_phase)
         return finish(report, args, started, started_at, "not needed" + stand_in.stop_if_own())
     busy = stackctl.supervisord_pid() is not None and not args.takeover
     if busy and not stackctl.wait_until_free(args.wait_for_stack):
@@ -255,12 +254,19 @@ def _run(
             )
 
         phases["api"] = ("API latency/throughput (wrk)", phase_a)
-        phases["dispatch"] = (
-            "dispatch latency",
-            lambda: bench_dispatch(
-                report, base_url, args.dispatch_tasks, args.idle_tasks, args.idle_seconds
-            ),
-        )
+        dispatch = DispatchBench(base_url) if "dispatch" in args.phases else None
+        if dispatch is not None:
+            phases["dispatch"] = (
+                "dispatch latency, tasks one at a time",
+                lambda: dispatch.warm(args.dispatch_tasks),
+            )
+        if "queue" in args.phases:
+            phases["queue"] = ("queue-only throughput", queue_phase)
+        if dispatch is not None:
+            phases["dispatch_idle"] = (
+                "dispatch latency after idle",
+                lambda: dispatch.after_idle(report, args.idle_tasks, args.idle_seconds),
+            )
         phases["e2e"] = (
             "end to end through the public API",
             lambda: bench_processing(
@@ -292,7 +298,11 @@ def _run(
                 args.wrk_connections,
             ),
         )
-        for name in stack_phases:
+        # The dispatch phase's first part, the queue phase, the dispatch phase's wait for idle
+        # (filled by the queue phase), then the others in PHASES' order.
+        first = ("dispatch", "queue", "dispatch_idle")
+        order = [n for n in first if n in phases] + [n for n in stack_phases if n not in first]
+        for name in order:
             title, body = phases[name]
             if stackctl.supervisord_pid() != own_pid:
                 report.problem("the e2e stack was replaced by someone else; stopping the bench")
@@ -309,6 +319,7 @@ def _run(
             report.details["s3_objects_removed"] = removed
         except Exception as exc:  # cleanup must not hide the results
             report.note(f"could not remove the bench's objects from the S3 stand-in: {exc}")
+        accounts.close_clients()
         t_down = time.monotonic()
         teardown = stackctl.down(own_pid)
         report.details["stack_down_seconds"] = time.monotonic() - t_down
