@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     scale phase (unless ``--only`` names it), the queue's 1/2/4-worker runs and its
     bytes-in-the-message baselines."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--quick", action="store_true", help="about 90 s instead of about 10 minutes")
+    p.add_argument("--quick", action="store_true", help="about 70 s instead of about 10 minutes")
     p.add_argument(
         "--only", default=",".join(PHASES), help=f"phases to run (default all: {','.join(PHASES)})"
     )
