@@ -212,19 +212,12 @@ class BareFlask:
 
 
 def _measure(
-    wrk: str | None,
-    url: str,
-    route: str,
-    token: str | None,
-    pid: int,
-    args: tuple[float, int, int],
-    warm_up: bool = True,
+    wrk: str | None, url: str, route: str, token: str | None, pid: int, args: tuple[float, int, int]
 ) -> tuple[LoadResult, float | None]:
-    """One load run and the server's CPU microseconds per request during it, after a 1 s
-    run that warms the server (connections, caches) unless ``warm_up`` is false."""
+    """One load run and the server's CPU microseconds per request during it."""
     seconds, threads, conns = args
-    if wrk and warm_up:
-        run_wrk(wrk, url, route, token, 1, threads, conns)
+    if wrk:
+        run_wrk(wrk, url, route, token, 1, threads, conns)  # warm-up: connections, caches
     before = stackctl.group_cpu_seconds([pid])
     if wrk:
         result = run_wrk(wrk, url, route, token, seconds, threads, conns)
@@ -261,8 +254,7 @@ def bench_api(
     runs = {"bare Flask": (base, base_cpu)}
     for route, url, bearer in routes:
         print(f"bench: (api) {route} for {seconds:.0f}s, {conns} connections", flush=True)
-        # /healthz comes last: the two runs before it have warmed the same gateway.
-        runs[route] = _measure(wrk, url, route, bearer, gateway, load, route != "GET /healthz")
+        runs[route] = _measure(wrk, url, route, bearer, gateway, load)
         result = runs[route][0]
         if result.errors:
             report.problem(

@@ -17,7 +17,7 @@ import time
 
 import psycopg2
 import stackctl
-from accounts import create_task, new_user
+from accounts import User, create_task, new_user
 from report import Report, Row, at_most, percentile
 
 
@@ -40,13 +40,16 @@ class DispatchBench:
     its tasks once the stack has seen nothing for ``idle_s``, then adds the rows."""
 
     def __init__(self, base_url: str) -> None:
-        self.user = new_user(base_url, "benchdispatch")
+        self.base_url = base_url
+        self.user: User | None = None  # registered by the first task, inside a phase
         self.payload = os.urandom(1024)
         self.sent: dict[str, float] = {}
         self.warm_ids: list[str] = []
         self.quiet_since = time.monotonic()
 
     def _one(self, i: int) -> str:
+        if self.user is None:
+            self.user = new_user(self.base_url, "benchdispatch")
         client = self.user.client
         created = create_task(client, len(self.payload), filename=f"d{i}.bin")
         task_id = str(created["task"]["id"])
@@ -66,13 +69,16 @@ class DispatchBench:
         """``count`` tasks, each after ``idle_s`` without a task (the time since the last
         one counts); then the phase's rows."""
         print(f"bench: (dispatch) {count} task(s), each after {idle_s:.0f}s idle", flush=True)
-        idle_ids = []
+        idle_ids, quiet = [], []
         for i in range(count):
-            quiet = time.monotonic() - self.quiet_since
-            print(f"bench: (dispatch) the stack has been idle for {quiet:.1f}s", flush=True)
-            time.sleep(max(0.0, idle_s - quiet))
+            time.sleep(max(0.0, idle_s - (time.monotonic() - self.quiet_since)))
+            quiet.append(round(time.monotonic() - self.quiet_since, 1))
             idle_ids.append(self._one(len(self.warm_ids) + i))
         self._add_rows(report, idle_ids, idle_s)
+        # How long each of those tasks' stack had been idle, and how busy the machine was
+        # meanwhile (the queue phase may have filled that time).
+        report.details["dispatch"]["idle_before_each_s"] = quiet
+        report.details["dispatch"]["loadavg_at_end"] = os.getloadavg()
 
     def _add_rows(self, report: Report, idle_ids: list[str], idle_s: float) -> None:
         warm_ids = self.warm_ids

@@ -20,6 +20,7 @@ SUPERVISORCTL = ROOT / ".venv" / "bin" / "supervisorctl"
 RUN_DIR = ROOT / ".run" / "e2e"
 CONF = RUN_DIR / "supervisord.conf"
 PIDFILE = RUN_DIR / "supervisord.pid"
+BENCH_PIDFILE = RUN_DIR / "bench.pid"  # the bench run using the stack, while it does
 LOGS = RUN_DIR / "logs"
 MOTO_PIDFILE = ROOT / ".run" / "infra" / "moto-19000.pid"
 
@@ -51,6 +52,24 @@ def supervisord_pid() -> int | None:
     """PID of the e2e profile's supervisord when it runs, else None."""
     pid = _pid_in(PIDFILE)
     return pid if pid is not None and _alive(pid) else None
+
+
+def bench_pid() -> int | None:
+    """PID of the bench run that holds the e2e stack, while it runs, else None."""
+    pid = _pid_in(BENCH_PIDFILE)
+    return pid if pid is not None and _alive(pid) else None
+
+
+def hold_stack() -> None:
+    """Mark the e2e stack as this bench run's: another run waits for it however quiet it
+    is (the queue phase leaves it idle for minutes)."""
+    BENCH_PIDFILE.write_text(str(os.getpid()))
+
+
+def release_stack() -> None:
+    """Remove this run's mark (another run's is left alone)."""
+    if _pid_in(BENCH_PIDFILE) == os.getpid():
+        BENCH_PIDFILE.unlink(missing_ok=True)
 
 
 def s3_answers() -> bool:
@@ -119,7 +138,8 @@ def wait_until_free(timeout_s: float, idle_s: float = 30.0) -> bool:
     """Wait for an e2e stack someone else runs; True when it stopped or looks abandoned.
 
     A stack whose gateway and upload serve no request for ``idle_s`` is taken for a leftover
-    (``stack.py up --fresh`` replaces it); one in use is waited for, up to ``timeout_s``.
+    (``stack.py up --fresh`` replaces it), unless a running bench holds it; one in use is
+    waited for, up to ``timeout_s``.
     """
     deadline = time.monotonic() + timeout_s
     print(
@@ -131,7 +151,7 @@ def wait_until_free(timeout_s: float, idle_s: float = 30.0) -> bool:
     while supervisord_pid() is not None:
         now = time.monotonic()
         served = _served()
-        if served != last:
+        if served != last or bench_pid() is not None:
             last, quiet_since = served, now
         elif now - quiet_since >= idle_s:
             print(f"bench: it served nothing for {idle_s:.0f}s: taking it over", flush=True)

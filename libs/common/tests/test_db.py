@@ -4,6 +4,7 @@ rows as dicts; reads as prepared statements."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -55,16 +56,26 @@ def test_stale_idle_connections_are_replaced(pool: Database, database_url: str) 
             assert cur.fetchone()["pid"] not in pids
 
 
-def _backends(database_url: str) -> int:
-    """The pools' connections to the test database (the services' application name)."""
+def _backends(database_url: str, expected: int | None = None) -> int:
+    """The pools' connections to the test database (the services' application name). A
+    backend leaves ``pg_stat_activity`` only once its process has exited, a moment after the
+    client closed it: wait up to 5 s for ``expected``, or, without it, for two equal counts."""
     admin = psycopg2.connect(database_url)
+    admin.autocommit = True  # each count a new snapshot of pg_stat_activity
     try:
-        with admin.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = 'backdrop'"
-            )
-            return int(cur.fetchone()[0])
+        last, deadline = -1, time.monotonic() + 5
+        while True:
+            with admin.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND application_name = 'backdrop'"
+                )
+                count = int(cur.fetchone()[0])
+            settled = count == expected if expected is not None else count == last
+            if settled or time.monotonic() > deadline:
+                return count
+            last = count
+            time.sleep(0.05)
     finally:
         admin.close()
 
@@ -78,13 +89,13 @@ def test_a_pool_opens_connections_as_needed_and_keeps_keep_idle(database_url: st
     try:
         with db.cursor() as cur:
             cur.execute("SELECT 1")
-        assert _backends(database_url) == before + 1
+        assert _backends(database_url, before + 1) == before + 1
         with db.connection(), db.connection(), db.connection():
-            assert _backends(database_url) == before + 3
-        assert _backends(database_url) == before + 2
+            assert _backends(database_url, before + 3) == before + 3
+        assert _backends(database_url, before + 2) == before + 2
     finally:
         db.close()
-    assert _backends(database_url) == before
+    assert _backends(database_url, before) == before
 
 
 def test_run_retries_once_when_the_connection_dies_mid_transaction(pool: Database) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -90,11 +91,7 @@ def main() -> int:
     name, *rest = commands[args.system].format(n=n).split()
     cmd = [str(Path(sys.executable).parent / name), *rest]
     env = {**os.environ, "PYTHONPATH": str(HERE)}
-    # A session of its own: the worker's whole process tree is killed once the figures are
-    # taken (a warm shutdown adds 1-3 s per drain and measures nothing).
-    worker = subprocess.Popen(
-        cmd, cwd=HERE, env=env, stdout=subprocess.DEVNULL, start_new_session=True
-    )
+    worker = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + args.timeout
     seen, stalled_since = -1, time.monotonic()
     try:
@@ -108,7 +105,11 @@ def main() -> int:
             time.sleep(0.05)
         cpu = _tree_cpu(worker.pid)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
+        # Killed, process tree and all, once the figures are taken: a warm shutdown adds
+        # 1-3 s per drain and measures nothing.
+        for pid in stackctl.descendants(worker.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         worker.wait()
     results = _results(args.system, broker, backend)
     good = [r for r in results if isinstance(r, dict) and "t0" in r]

@@ -60,7 +60,7 @@ class StreamConsumer:
         processors: Iterable[str],
         consumer: str,
         *,
-        block_ms: int = 1000,
+        block_ms: int,
         reclaim_idle_ms: int = 45_000,
     ) -> None:
         self.redis = client
