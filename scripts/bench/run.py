@@ -198,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     # A run stops the S3 stand-in it started (a full run used to leave one of 450 MB behind),
     # on every way out: also after a Ctrl-C or a SIGTERM during the queue phase.
     stand_in = stackctl.StandIn()
+    grown = stand_in.grown_mib()
+    if grown is not None:
+        report.note(
+            f"the S3 stand-in found running holds {grown} MiB and may slow every phase; "
+            "stop it (kill $(cat .run/infra/moto-19000.pid)) and run again for figures that count"
+        )
     try:
         return _run(args, report, started, started_at, stand_in)
     finally:

@@ -110,6 +110,14 @@ class StandIn:
         self.pid_before = _moto_pid()
         self.done = False
 
+    def grown_mib(self, limit_mib: int = 500) -> int | None:
+        """The RSS of a stand-in this run found running, in MiB, when above ``limit_mib``:
+        ``moto_server`` does not give memory back, and one that had grown to 1 GB over a
+        day's runs slowed the whole machine (docs/PERFORMANCE.md)."""
+        pid = _moto_pid() if self.was_up else None
+        rss = rss_kib(pid) if pid is not None else None
+        return rss // 1024 if rss is not None and rss // 1024 > limit_mib else None
+
     def keep(self) -> None:
         """Leave the stand-in running whatever happens (another stack may be using it)."""
         self.done = True
