@@ -177,7 +177,12 @@ class Worker:
             except redis.RedisError as again:
                 self._jobs_unreadable = type(again).__name__
         log.warning("reading jobs failed (%s); retrying", self._jobs_unreadable)
-        self.stopping.wait(1.0)
+        # Not ``self.stopping.wait(1.0)``: the SIGTERM handler sets that event on this very
+        # thread, and would wait forever for the event's lock if the signal came in the
+        # moment ``wait`` holds it.
+        deadline = time.monotonic() + 1.0
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop taking new jobs (signal handlers call this); a second call skips the grace."""
