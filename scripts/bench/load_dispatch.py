@@ -74,13 +74,11 @@ class DispatchBench:
             time.sleep(max(0.0, idle_s - (time.monotonic() - self.quiet_since)))
             quiet.append(round(time.monotonic() - self.quiet_since, 1))
             idle_ids.append(self._one(len(self.warm_ids) + i))
-        self._add_rows(report, idle_ids, idle_s)
-        # How long each of those tasks' stack had been idle, and how busy the machine was
-        # meanwhile (the queue phase may have filled that time).
-        report.details["dispatch"]["idle_before_each_s"] = quiet
-        report.details["dispatch"]["loadavg_at_end"] = os.getloadavg()
+        self._add_rows(report, idle_ids, idle_s, quiet)
 
-    def _add_rows(self, report: Report, idle_ids: list[str], idle_s: float) -> None:
+    def _add_rows(
+        self, report: Report, idle_ids: list[str], idle_s: float, quiet: list[float]
+    ) -> None:
         warm_ids = self.warm_ids
         timings = _timings(warm_ids + idle_ids)
         hot = [timings[t][0] for t in warm_ids if t in timings]
@@ -93,6 +91,10 @@ class DispatchBench:
             "warm_ms": sorted(hot),
             "after_idle_ms": cold,
             "idle_s": idle_s,
+            # How long each idle task's stack had really been idle, and how busy the machine
+            # was meanwhile (the queue phase may have filled that time).
+            "idle_before_each_s": quiet,
+            "loadavg_at_end": os.getloadavg(),
             "client_upload_complete_to_queued_at_ms": {
                 "p50": percentile(before_queued, 50),
                 "p99": percentile(before_queued, 99),

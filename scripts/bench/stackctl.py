@@ -48,16 +48,20 @@ def _pid_in(pidfile: Path) -> int | None:
         return None
 
 
+def _live_pid_in(pidfile: Path) -> int | None:
+    """The PID written in ``pidfile`` while that process runs, else None."""
+    pid = _pid_in(pidfile)
+    return pid if pid is not None and _alive(pid) else None
+
+
 def supervisord_pid() -> int | None:
     """PID of the e2e profile's supervisord when it runs, else None."""
-    pid = _pid_in(PIDFILE)
-    return pid if pid is not None and _alive(pid) else None
+    return _live_pid_in(PIDFILE)
 
 
 def bench_pid() -> int | None:
     """PID of the bench run that holds the e2e stack, while it runs, else None."""
-    pid = _pid_in(BENCH_PIDFILE)
-    return pid if pid is not None and _alive(pid) else None
+    return _live_pid_in(BENCH_PIDFILE)
 
 
 def hold_stack() -> None:
