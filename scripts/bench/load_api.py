@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 import stackctl
+from fleet import CpuWatch
 from report import Report, Row, at_most, percentile, ratio_at_least
 
 LUA = r"""
@@ -211,20 +212,37 @@ class BareFlask:
         self.proc.wait(30)
 
 
+@dataclass
+class Measured:
+    """One load run and the CPU microseconds per request it cost the server under load
+    (``server_us``) and PostgreSQL (``postgres_us``: every backend, for a route that queries)."""
+
+    result: LoadResult
+    server_us: float | None
+    postgres_us: float | None
+
+
 def _measure(
     wrk: str | None, url: str, route: str, token: str | None, pid: int, args: tuple[float, int, int]
-) -> tuple[LoadResult, float | None]:
-    """One load run and the server's CPU microseconds per request during it."""
+) -> Measured:
+    """One load run and the server's and PostgreSQL's CPU microseconds per request during it."""
     seconds, threads, conns = args
     if wrk:
         run_wrk(wrk, url, route, token, 1, threads, conns)  # warm-up: connections, caches
+    postgres = CpuWatch()  # after the warm-up: the backends of the pool's connections exist
+    postgres.start()
     before = stackctl.group_cpu_seconds([pid])
     if wrk:
         result = run_wrk(wrk, url, route, token, seconds, threads, conns)
     else:
         result = run_python(url, route, token, seconds, conns)
     cpu = stackctl.group_cpu_seconds([pid]) - before
-    return result, (cpu * 1e6 / result.requests if result.requests else None)
+    spent = postgres.stop()["postgres"]
+
+    def per_request(seconds_used: float) -> float | None:
+        return seconds_used * 1e6 / result.requests if result.requests else None
+
+    return Measured(result, per_request(cpu), per_request(spent))
 
 
 def bench_api(
@@ -243,7 +261,7 @@ def bench_api(
     bare = BareFlask()
     load = (seconds, threads, conns)
     try:
-        base, base_cpu = _measure(wrk, bare.url, "bare Flask", None, bare.proc.pid, load)
+        bare_run = _measure(wrk, bare.url, "bare Flask", None, bare.proc.pid, load)
     finally:
         bare.stop()
     routes = [
@@ -251,28 +269,36 @@ def bench_api(
         ("GET /v1/tasks?limit=20", f"{base_url}/v1/tasks?limit=20", token),
         ("GET /healthz", f"{base_url}/healthz", None),
     ]
-    runs = {"bare Flask": (base, base_cpu)}
+    runs = {"bare Flask": bare_run}
     for route, url, bearer in routes:
         print(f"bench: (api) {route} for {seconds:.0f}s, {conns} connections", flush=True)
         runs[route] = _measure(wrk, url, route, bearer, gateway, load)
-        result = runs[route][0]
+        result = runs[route].result
         if result.errors:
             report.problem(
                 f"(api) {route}: {result.errors} errors of {result.requests} requests under "
                 f"load ({result.raw or 'python'}); {probe_failure(url, bearer)}"
             )
+    base = bare_run.result
     report.details["api"] = {
         "tool": base.tool,
         "threads": threads,
         "connections": conns,
         "seconds": seconds,
         "runs": {
-            k: r.__dict__ | {"rps": r.rps, "cpu_us_per_request": c} for k, (r, c) in runs.items()
+            k: m.result.__dict__
+            | {
+                "rps": m.result.rps,
+                "cpu_us_per_request": m.server_us,
+                "postgres_us_per_request": m.postgres_us,
+            }
+            for k, m in runs.items()
         },
     }
     label = "bare Flask JSON route, same gunicorn (gevent, 2 workers)"
     for route in ("GET /v1/tasks/{id}", "GET /v1/tasks?limit=20"):
-        result, cpu = runs[route]
+        measured = runs[route]
+        result = measured.result
         report.add(
             Row(
                 "5 read path",
@@ -299,22 +325,23 @@ def bench_api(
             Row(
                 "5 read path",
                 f"{route} server CPU per request",
-                cpu,
+                measured.server_us,
                 "us",
-                base_cpu,
+                bare_run.server_us,
                 label,
-                "gateway workers' CPU / requests; less noisy than req/s on a shared machine",
+                "gateway workers' CPU / requests; less noisy than req/s on a shared machine; "
+                f"PostgreSQL's {measured.postgres_us or 0:.0f} us per request not included",
             )
         )
-    health, health_cpu = runs["GET /healthz"]
+    health = runs["GET /healthz"]
     report.add(
         Row(
             "5 read path",
             "GET /healthz throughput (the shared app plumbing alone)",
-            health.rps,
+            health.result.rps,
             "req/s",
             base.rps,
             label,
-            f"CPU per request {health_cpu or 0:.0f} us",
+            f"CPU per request {health.server_us or 0:.0f} us",
         )
     )

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import uuid
+from importlib import resources
+from pathlib import Path
 
+import pytest
+from backdrop_common import taskstore
 from backdrop_common.db import Database
 from backdrop_common.migrations import migrate
+from backdrop_testing import infra
+from backdrop_testing.tasks import new_task
 
 PKG = "tests.fixtures_migrations"
 
@@ -53,3 +62,29 @@ def test_pool_reuses_connections(database_url: str) -> None:
             pids.add(cur.fetchone()["pid"])
     db.close()
     assert len(pids) == 1
+
+
+def test_the_task_document_migration_writes_the_documents_of_existing_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 009 adds the stored document (its trigger writes it from then on); a task made before
+    # it must be answered with a document too, and the same one task_json writes.
+    before = tmp_path / "tasks_before_009"
+    before.mkdir()
+    (before / "__init__.py").write_text("")
+    for path in resources.files("backdrop_common.migrations.tasks").iterdir():
+        if path.name.endswith(".sql") and path.name < "009":
+            (before / path.name).write_text(path.read_text(encoding="utf-8"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"backdrop_test_migration_009_{os.getpid()}"
+    db = Database(infra.recreate_database(name))
+    try:
+        migrate(db, "tasks", "tasks_before_009")
+        owner = uuid.uuid4()
+        made = new_task(db, owner_id=owner)
+        assert taskstore.migrate_tasks(db) == ["009_task_document.sql"]
+        row = taskstore.get_owned_document(db, made["id"], owner)
+        assert json.loads(row["doc"]) == taskstore.task_json(made)
+    finally:
+        db.close()
+        infra.drop_database(name)

@@ -155,9 +155,18 @@ def test_list_filters_by_status(api: Any, db: Any) -> None:
     ],
 )
 def test_list_rejects_bad_query(api: Any, query: str) -> None:
-    resp = api.get(f"/v1/tasks?{query}")
-    assert resp.status_code == 400, resp.get_data(as_text=True)
-    assert resp.get_json()["code"] == "validation_error"
+    for _ in range(2):  # and again: only a query that loads is remembered (load_query)
+        resp = api.get(f"/v1/tasks?{query}")
+        assert resp.status_code == 400, resp.get_data(as_text=True)
+        assert resp.get_json()["code"] == "validation_error"
+
+
+def test_a_remembered_query_still_answers_the_current_page(api: Any) -> None:
+    # The gateway remembers the loaded query (taskops.load_query), never the page it found.
+    first = api.new_task()
+    assert [t["id"] for t in api.get("/v1/tasks?limit=1").get_json()["items"]] == [first["id"]]
+    second = api.new_task()
+    assert [t["id"] for t in api.get("/v1/tasks?limit=1").get_json()["items"]] == [second["id"]]
 
 
 def test_list_limit_bounds(api: Any) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import redis
 from backdrop_common import events, jobs, taskstore
+from backdrop_common.body import load
 from backdrop_common.errors import (
     IdempotencyMismatch,
     NotFound,
@@ -28,6 +31,7 @@ from backdrop_common.redis_keys import CREATE_LOCK_PREFIX
 from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import Principal
 from flask import request
+from marshmallow import Schema
 
 from gateway import clients, observability
 from gateway.documents import task_doc
@@ -162,6 +166,25 @@ def _check_quota(principal: Principal, size: int) -> None:
             "upload counts until its upload window closes); upload or wait.",
             retry_after=settings.quota_retry_after_s,
         )
+
+
+def load_query(schema_class: type[Schema]) -> dict[str, Any]:
+    """The query string loaded by ``schema_class`` (``query_args``, then ``load``: a bad value
+    is a 400), for a schema whose answer depends on the query string alone.
+
+    What loads is remembered per schema and raw query string (the last 1,024): parsing and
+    loading cost a task list 9 % of its CPU in the gateway, and clients ask for the same
+    query again and again (a page polled with ``?limit=20``). A refused query is refused
+    again each time."""
+    return dict(_loaded(schema_class, request.query_string))
+
+
+@functools.lru_cache(maxsize=1024)
+def _loaded(schema_class: type[Schema], query_string: bytes) -> Mapping[str, Any]:
+    # ``request.args`` is parsed from ``request.query_string``, the key: the answer depends
+    # on the key alone. Read-only, as every caller is given it.
+    del query_string
+    return MappingProxyType(load(schema_class, query_args()))
 
 
 def query_args() -> dict[str, str]:

@@ -14,38 +14,18 @@ from backdrop_common.timestamps import rfc3339
 STATUSES, TERMINAL, UNFINISHED = states.STATUSES, states.TERMINAL, states.UNFINISHED
 
 
-def _timestamp(column: str) -> str:
-    """SQL for ``rfc3339`` of ``column``: UTC, ``Z``, no zero microsecond part."""
-    return (
-        f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-        " '.000000Z', 'Z')"
-    )
+DOCUMENT_COLUMNS = "tasks.document AS doc, tasks.id::text AS id, tasks.status"
+"""``SELECT DOCUMENT_COLUMNS FROM tasks.tasks WHERE ...``: each task's Task document as
+PostgreSQL keeps it in the row (``doc``, JSON text equal to ``task_json`` of the row before
+the progress cache is laid over it), its ``id`` and its ``status``. This is what the task read
+and the list answer with.
 
-
-_DOCUMENT_FIELDS = f"""id::text AS id, status, processor, params, filename, size, content_type,
-    sha256, json_build_object('fraction', progress_fraction, 'stage', progress_stage,
-        'message', progress_message, 'updated_at', {_timestamp("progress_updated_at")}) AS progress,
-    attempts, max_attempts, attempt_errors, cancel_requested,
-    CASE WHEN error_code <> '' THEN json_build_object('code', error_code,
-        'message', error_message) END AS error,
-    {_timestamp("created_at")} AS created_at, {_timestamp("updated_at")} AS updated_at,
-    {_timestamp("queued_at")} AS queued_at, {_timestamp("started_at")} AS started_at,
-    {_timestamp("finished_at")} AS finished_at,
-    {_timestamp("upload_expires_at")} AS upload_expires_at,
-    {_timestamp("next_attempt_at")} AS next_attempt_at"""
-
-DOCUMENT_COLUMNS = "row_to_json(d)::text AS doc, tasks.id::text AS id, tasks.status"
-DOCUMENT_JOIN = f"CROSS JOIN LATERAL (SELECT {_DOCUMENT_FIELDS}) d"
-"""``SELECT DOCUMENT_COLUMNS FROM tasks.tasks DOCUMENT_JOIN WHERE ...`` (name the table's
-columns ``tasks.``): each task's Task document as PostgreSQL writes it (``doc``, JSON text
-equal to ``task_json`` of the row before the progress cache is laid over it), its ``id`` and
-its ``status``. This is what the task read and the list answer with.
-
-PostgreSQL writes the document in C where the gateway built it from 25 parsed columns: a
-20-task page cost the client 330 us of CPU to parse, convert and encode, and costs it about
-30 us this way, for about 70 us more of the server's. A test holds the two forms equal over
-rows of every shape. The one difference is a whole progress fraction, which PostgreSQL
-writes as ``0`` or ``1`` where orjson writes ``0.0``: the same JSON number."""
+The document is written by a trigger on every INSERT and UPDATE (migration
+``009_task_document.sql``, its one home), so the gateway passes PostgreSQL's text through
+instead of building it from 25 parsed columns, and a read costs PostgreSQL one more column
+instead of building the document. A test holds the two forms equal over rows of every shape.
+The one difference is a whole progress fraction, which PostgreSQL writes as ``0`` or ``1``
+where orjson writes ``0.0``: the same JSON number."""
 
 
 def overlay_progress(

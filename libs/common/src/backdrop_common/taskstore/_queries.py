@@ -12,7 +12,7 @@ from backdrop_common.db import Database
 from backdrop_common.errors import NotFound
 from backdrop_common.pagination import decode_cursor, encode_cursor
 from backdrop_common.storage import input_key
-from backdrop_common.taskstore._document import DOCUMENT_COLUMNS, DOCUMENT_JOIN
+from backdrop_common.taskstore._document import DOCUMENT_COLUMNS
 from backdrop_common.taskstore._sql import (
     TaskId,
     TaskRow,
@@ -134,7 +134,7 @@ def get_owned_document(db: Database, task_id: TaskId, owner_id: TaskId) -> TaskR
     if tid is not None:
         row = fetch_one(
             db,
-            f"SELECT {DOCUMENT_COLUMNS} FROM tasks.tasks {DOCUMENT_JOIN}"  # noqa: S608 - literals
+            f"SELECT {DOCUMENT_COLUMNS} FROM tasks.tasks"  # noqa: S608 - literals
             " WHERE tasks.id = %(id)s AND tasks.owner_id = %(owner)s",
             {"id": tid, "owner": as_uuid(owner_id)},
             read=True,
@@ -167,12 +167,9 @@ def keyset_page(
     limit: int,
     cursor: str | None,
     columns: str = "*",
-    join: str = "",
 ) -> tuple[list[TaskRow], str | None]:
     """One page of tasks matching ``where`` (literals), ordered by ``(column, id)`` descending;
-    ``columns`` (a literal that includes ``column`` and ``id``) limits what is read, ``join``
-    (a literal, ``DOCUMENT_JOIN``) joins the table to more columns (``where`` then names the
-    table's own ``tasks.``).
+    ``columns`` (a literal that includes ``column`` and ``id``) limits what is read.
 
     Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page. ``limit`` is
     clamped to 1..100; a bad cursor raises ``ValidationFailed``.
@@ -184,9 +181,8 @@ def keyset_page(
         where = [*where, f"(tasks.{column}, tasks.id) < (%(ct)s, %(ci)s)"]
     rows = fetch_all(
         db,
-        f"SELECT {columns} FROM tasks.tasks {join} WHERE {' AND '.join(where)}"  # noqa: S608
-        # tasks.: the table's columns, where ``columns`` names the id's text "id" or the join
-        # has columns of the same names
+        f"SELECT {columns} FROM tasks.tasks WHERE {' AND '.join(where)}"  # noqa: S608
+        # tasks.: the table's columns, where ``columns`` names the id's text "id"
         f" ORDER BY tasks.{column} DESC, tasks.id DESC LIMIT %(n)s",
         args,
         read=True,
@@ -216,11 +212,9 @@ def list_tasks(
     if status is not None:
         where.append("tasks.status = %(status)s")
     args = {"owner": as_uuid(owner_id), "status": status}
-    columns, join = (
-        (f"{DOCUMENT_COLUMNS}, tasks.created_at", DOCUMENT_JOIN) if documents else ("*", "")
-    )
+    columns = f"{DOCUMENT_COLUMNS}, tasks.created_at" if documents else "*"
     return keyset_page(
-        db, where, args, column="created_at", limit=limit, cursor=cursor, columns=columns, join=join
+        db, where, args, column="created_at", limit=limit, cursor=cursor, columns=columns
     )
 
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backdrop_common import fleet, taskstore
-from backdrop_common.body import load
 from backdrop_common.redis_client import unavailable_on_error
 from backdrop_common.timestamps import rfc3339
 from backdrop_common.tokens import require_auth
@@ -63,7 +62,7 @@ def queues(minutes: int) -> dict[str, Any]:
 @require_auth("operator")
 def get_queues() -> Response:
     """Per processor: stream length, lag, pending, consumers, oldest waiting; throughput."""
-    query = load(schemas.ThroughputQuerySchema, taskops.query_args())
+    query = taskops.load_query(schemas.ThroughputQuerySchema)
     return jsonify(queues(query["minutes"]))
 
 

@@ -46,7 +46,7 @@ def _page(rows: list[taskstore.TaskRow], next_cursor: str | None) -> Response:
 @require_auth("operator")
 def search() -> Response:
     """Every owner's tasks, newest first, filtered by status, processor, owner and time."""
-    query = load(schemas.AdminTaskQuerySchema, taskops.query_args())
+    query = taskops.load_query(schemas.AdminTaskQuerySchema)
     return _page(*taskstore.search_tasks(resources().db, **query))
 
 
@@ -73,7 +73,7 @@ def get_any_task(task_id: uuid.UUID) -> Response:
 def dead_letters() -> Response:
     """Dead letters: tasks failed after their last attempt, most recent first, with the
     errors of their attempts (retry them; every failed task: ``/v1/admin/tasks?status=failed``)."""
-    query = load(schemas.DeadLetterQuerySchema, taskops.query_args())
+    query = taskops.load_query(schemas.DeadLetterQuerySchema)
     return _page(*taskstore.list_dead_letters(resources().db, **query))
 
 

@@ -56,7 +56,7 @@ def create_task() -> tuple[Response, int]:
 @require_auth()
 def list_tasks() -> Response:
     """List your tasks, newest first (cursor pagination)."""
-    query = load(schemas.TaskListQuerySchema, taskops.query_args())
+    query = taskops.load_query(schemas.TaskListQuerySchema)
     rows, next_cursor = taskstore.list_tasks(
         resources().db,
         current_principal().user_id,
