@@ -182,7 +182,7 @@ def load_query(schema_class: type[Schema]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1024)
 def _loaded(schema_class: type[Schema], query_string: bytes) -> Mapping[str, Any]:
     # ``request.args`` is parsed from ``request.query_string``, the key: the answer depends
-    # on the key alone. Read-only, as every caller is given it.
+    # on the key alone. Kept read-only: each caller gets a copy (``load_query``).
     del query_string
     return MappingProxyType(load(schema_class, query_args()))
 
