@@ -323,9 +323,10 @@ def test_postgresql_keeps_the_same_document_as_task_json(db: Database, make_task
         assert doc == expected, whole["status"]
         assert list(doc) == list(expected) and list(doc["progress"]) == list(expected["progress"])
         assert (row["id"], row["status"]) == (str(task_id), whole["status"])
-        # The same document whatever time zone the writing session is set to.
+        # The same document whatever time zone and float digits the writing session uses.
         with db.cursor() as cur:
             cur.execute("SET LOCAL TIME ZONE 'Asia/Kolkata'")
+            cur.execute("SET LOCAL extra_float_digits = 0")
             cur.execute("UPDATE tasks.tasks SET size = size WHERE id = %s", (task_id,))
         assert ts.get_owned_document(db, task_id, owner)["doc"] == row["doc"]
     cursor = None

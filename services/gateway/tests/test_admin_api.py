@@ -162,6 +162,15 @@ def test_search_across_owners_with_filters(operator: Api, db: Any) -> None:
     assert operator.get(f"/v1/admin/tasks/{uuid.uuid4()}").status_code == 404
 
 
+def test_one_query_string_is_loaded_by_each_route_s_own_schema(operator: Api) -> None:
+    # The gateway remembers loaded queries (taskops.load_query) per schema: ?limit=150 is a
+    # valid search of every owner's tasks (up to 200) and too many for one's own list (100),
+    # in either order.
+    for _ in range(2):
+        assert operator.get("/v1/admin/tasks?limit=150").status_code == 200
+        assert operator.get("/v1/tasks?limit=150").status_code == 400
+
+
 def test_dead_letters_and_bulk_retry(operator: Api, db: Any, make_api: Any) -> None:
     proc = f"d-{uuid.uuid4().hex[:8]}"
     owner = make_api()

@@ -4,6 +4,11 @@
 -- building it cost row_to_json over 22 fields: a 20-task page 380-400 -> 150 us of server CPU
 -- (docs/PERFORMANCE.md). Python's taskstore.task_json writes the same document for events
 -- and the other answers; a test holds the two equal over tasks of every shape.
+--
+-- A later change of the document is a migration that replaces tasks.write_document() and
+-- rewrites every row's document (UPDATE tasks.tasks SET document = NULL) in one go.
+-- This one rewrites every task row while it holds the table's lock: on a large table, run
+-- the migration (the migrate service or Job) in a quiet hour.
 ALTER TABLE tasks.tasks ADD COLUMN document text;
 
 -- RFC 3339 in UTC with a Z, without a zero microsecond part (backdrop_common.timestamps).
@@ -37,6 +42,10 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- The same digits whatever the writing session's extra_float_digits (the progress fraction;
+-- 1, PostgreSQL's default, writes the shortest exact form, as Python does).
+ALTER FUNCTION tasks.write_document() SET extra_float_digits = 1;
 
 CREATE TRIGGER write_document BEFORE INSERT OR UPDATE ON tasks.tasks
     FOR EACH ROW EXECUTE FUNCTION tasks.write_document();
