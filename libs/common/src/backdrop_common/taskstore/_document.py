@@ -24,9 +24,10 @@ The document is written by a trigger on every INSERT and UPDATE (migration
 ``009_task_document.sql``, its one home), so the gateway passes PostgreSQL's text through
 instead of building it from 25 parsed columns, and a read costs PostgreSQL one more column
 instead of building the document. A change of the document is a new migration that replaces
-the trigger's function and rewrites every row's document in the same transaction. A test holds the two forms equal over rows of every shape.
-The one difference is a whole progress fraction, which PostgreSQL writes as ``0`` or ``1``
-where orjson writes ``0.0``: the same JSON number."""
+the trigger's function and rewrites every row's document in the same transaction. A test
+holds the two forms equal over rows of every shape. The one difference is a whole progress
+fraction, which PostgreSQL writes as ``0`` or ``1`` where orjson writes ``0.0``: the same
+JSON number."""
 
 
 def overlay_progress(
