@@ -169,7 +169,7 @@ def _check_quota(principal: Principal, size: int) -> None:
 
 
 def load_query(schema_class: type[Schema]) -> dict[str, Any]:
-    """The query string loaded by ``schema_class`` (``query_args``, then ``load``: a bad value
+    """The query string loaded by ``schema_class`` (``_query_args``, then ``load``: a bad value
     is a 400), for a schema whose answer depends on the query string alone.
 
     What loads is remembered per schema and raw query string (the last 1,024): parsing and
@@ -184,10 +184,10 @@ def _loaded(schema_class: type[Schema], query_string: bytes) -> Mapping[str, Any
     # ``request.args`` is parsed from ``request.query_string``, the key: the answer depends
     # on the key alone. Kept read-only: each caller gets a copy (``load_query``).
     del query_string
-    return MappingProxyType(load(schema_class, query_args()))
+    return MappingProxyType(load(schema_class, _query_args()))
 
 
-def query_args() -> dict[str, str]:
+def _query_args() -> dict[str, str]:
     """The query string for a schema: an empty value (``?status=``) means "not given", as
     clients build such URLs; of repeated names the first non-empty value counts, so
     ``?=&=x`` still meets the schema (and its unknown-name 400) instead of slipping through
